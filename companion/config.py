@@ -1,0 +1,84 @@
+"""Settings, read from the environment (prefix COMPANION_, nested with "__").
+
+Example: COMPANION_LLM__BACKEND=openai COMPANION_LLM__BASE_URL=http://127.0.0.1:8080/v1
+Every field is documented in README.md ("Settings").
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LLMSettings(BaseModel):
+    backend: str = "llamacpp"            # llamacpp | transformers | openai | echo
+    model: str | None = None             # GGUF path, HF id/dir, or server model name; None = embedded
+    gguf_file: str | None = None         # transformers backend: GGUF file inside `model`
+    base_url: str | None = None          # openai backend, e.g. http://127.0.0.1:8080/v1
+    api_key_env: str = "OPENAI_API_KEY"  # name of the env variable holding the key (never the key)
+    max_tokens: int = Field(60, ge=1, le=2048)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    candidates: int = Field(2, ge=1, le=8)  # best-of-N
+    context_tokens: int = Field(2048, ge=256)
+    threads: int | None = None
+    seed: int | None = 7
+    timeout_s: float = Field(60.0, gt=0)
+
+
+class AnalyzerSettings(BaseModel):
+    """Backend name per modality ('none' switches one off) and keyword options for it."""
+
+    text: str = "minilm"
+    voice: str = "features"
+    face: str = "cnn"
+    text_options: dict[str, Any] = {}
+    voice_options: dict[str, Any] = {}
+    face_options: dict[str, Any] = {}
+
+
+class FusionSettings(BaseModel):
+    # Reliability per modality; defaults follow each analyzer's measured held-out accuracy.
+    weights: dict[str, float] = {"text": 1.0, "voice": 0.8, "face": 0.9}
+    half_life_s: float = Field(45.0, gt=0)
+    learning_rate: float = Field(0.3, gt=0, le=1.0)
+
+
+class SpeechSettings(BaseModel):
+    asr_model: str = "base"        # base | tiny.en | a CTranslate2 model directory
+    speak_replies: bool = False    # fill Reply.audio with synthesised speech
+    voice: str | None = None       # piper .onnx voice path; None = embedded voice
+
+
+class PrivacySettings(BaseModel):
+    no_biometric_inference: bool = False  # workplaces/schools: never infer emotion from face or voice
+    store_raw_media: bool = False         # raw audio/frames are never stored unless this is on
+    retention_days: int | None = None     # purge turns and moods older than this; None keeps them
+    crisis_locale: str = "US"
+    disclosure_interval_h: float = Field(3.0, gt=0)
+    max_message_chars: int = Field(4000, ge=100)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COMPANION_", env_nested_delimiter="__",
+                                      extra="ignore")
+
+    data_dir: Path = Path.home() / ".companion"
+    store_url: str | None = None  # default sqlite:///<data_dir>/companion.db
+    history_turns: int = Field(6, ge=0, le=50)
+    retrieved_memories: int = Field(3, ge=0, le=20)
+    llm: LLMSettings = LLMSettings()
+    analyzers: AnalyzerSettings = AnalyzerSettings()
+    fusion: FusionSettings = FusionSettings()
+    speech: SpeechSettings = SpeechSettings()
+    privacy: PrivacySettings = PrivacySettings()
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return Path(value).expanduser()
+
+    def resolved_store_url(self) -> str:
+        return self.store_url or f"sqlite:///{self.data_dir / 'companion.db'}"

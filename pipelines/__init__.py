@@ -1,0 +1,1 @@
+"""Signals -> EmotionEstimate, and the models behind them. Nothing heavy is imported here."""
