@@ -1,0 +1,1 @@
+"""Reply generation: backends (llama.cpp, transformers, OpenAI-compatible), prompts, planning."""

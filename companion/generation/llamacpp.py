@@ -1,0 +1,77 @@
+"""Embedded default generator: llama.cpp (xllamacpp) running a GGUF file in-process.
+
+xllamacpp's chat call is blocking and reports chunks through a callback; a worker
+thread turns that into a Python iterator so replies stream token by token.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from companion.errors import GenerationError
+
+_DONE = object()
+
+
+class LlamaCppGenerator:
+    name = "llamacpp"
+
+    def __init__(self, model: str | None = None, context_tokens: int = 2048, threads: int | None = None,
+                 parallel: int = 1, **_ignored):
+        import os
+
+        import xllamacpp
+
+        from pipelines.loading import MissingModel, smollm2_gguf
+
+        path = Path(model).expanduser() if model else smollm2_gguf()
+        if not path.exists():
+            raise MissingModel(f"GGUF model {path} not found; set COMPANION_LLM__MODEL to an existing .gguf file "
+                               "or unset it to use the embedded SmolLM2")
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = context_tokens
+        params.n_parallel = parallel
+        n = threads or min(4, os.cpu_count() or 1)
+        params.cpuparams.n_threads = n
+        params.cpuparams_batch.n_threads = n
+        self.model_path = path
+        self._server = xllamacpp.Server(params)
+        self.listening_address = self._server.listening_address
+
+    def stream(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 60, temperature: float = 0.7,
+               top_p: float = 0.9, seed: int | None = None, stop: Sequence[str] = ()) -> Iterator[str]:
+        request = {"messages": list(messages), "max_tokens": max_tokens, "temperature": temperature,
+                   "top_p": top_p, "stream": True, "stop": list(stop)}
+        if seed is not None:
+            request["seed"] = seed
+        chunks: queue.Queue = queue.Queue()
+
+        def on_chunk(chunk):
+            chunks.put(chunk)
+
+        def work():
+            try:
+                result = self._server.handle_chat_completions(request, on_chunk)
+                if isinstance(result, dict) and "error" in result:
+                    chunks.put(GenerationError(f"llama.cpp refused the request: {result['error']}"))
+            except Exception as exc:  # surfaced in the consumer's thread
+                chunks.put(GenerationError(f"llama.cpp failed: {exc}"))
+            finally:
+                chunks.put(_DONE)
+
+        threading.Thread(target=work, daemon=True, name="llamacpp-stream").start()
+        while True:
+            item = chunks.get()
+            if item is _DONE:
+                return
+            if isinstance(item, Exception):
+                raise item
+            if isinstance(item, dict) and "error" in item:
+                raise GenerationError(f"llama.cpp error: {item['error']}")
+            for choice in item.get("choices", []) if isinstance(item, dict) else []:
+                piece = (choice.get("delta") or {}).get("content")
+                if piece:
+                    yield piece

@@ -1,0 +1,1 @@
+"""Per-user memory: SQLite (or any SQLAlchemy URL) store, migrations, fact extraction, retrieval."""

@@ -1,0 +1,289 @@
+"""The memory store: SQLAlchemy Core over SQLite by default (any URL works).
+
+Every method takes the user id and every query filters on it: no call can read or
+delete another user's rows. Multi-row writes run in one transaction, so a turn is
+either fully stored or not at all.
+"""
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from sqlalchemy import and_, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, DatabaseError
+
+from companion.errors import StoreUnavailable
+from companion.memory import schema
+from companion.memory.facts import Fact
+from companion.memory.migrations import migrate
+from companion.types import MoodState
+
+_TABLES_BY_USER = (schema.turns, schema.moods, schema.facts)
+
+
+def _vec(blob: bytes | None) -> np.ndarray | None:
+    return None if blob is None else np.frombuffer(blob, dtype=np.float32)
+
+
+def _blob(vector: Any) -> bytes | None:
+    return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
+
+
+class Store:
+    def __init__(self, url: str, *, timeout_s: float = 10.0):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite and ":memory:" not in url and url != "sqlite://":
+            Path(url.split("///", 1)[1]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        connect_args = {"timeout": timeout_s, "check_same_thread": False} if self.is_sqlite else {}
+        self.engine: Engine = create_engine(url, connect_args=connect_args)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        with self._write() as conn:
+            self.applied_migrations = migrate(conn)
+
+    # -- plumbing -------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(_explain(exc, self.url)) from exc
+        except DatabaseError as exc:
+            raise StoreUnavailable(f"the memory store at {self.url} is damaged or not a database ({exc.orig}); "
+                                   "move it aside and start again, or restore a backup") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(_explain(exc, self.url)) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- users -----------------------------------------------------------------------------
+    def ensure_user(self, user: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self._write() as conn:
+            exists = conn.execute(select(schema.users.c.user_id).where(schema.users.c.user_id == user)).first()
+            if exists:
+                conn.execute(update(schema.users).where(schema.users.c.user_id == user).values(last_seen_at=now))
+            else:
+                conn.execute(insert(schema.users).values(user_id=user, created_at=now, last_seen_at=now,
+                                                         consent="{}", calibration="{}", voice_baseline="{}"))
+
+    def user_exists(self, user: str) -> bool:
+        with self._read() as conn:
+            return conn.execute(select(schema.users.c.user_id).where(schema.users.c.user_id == user)).first() is not None
+
+    def get_user_json(self, user: str, column: str) -> dict[str, Any]:
+        col = schema.users.c[column]
+        with self._read() as conn:
+            value = conn.execute(select(col).where(schema.users.c.user_id == user)).scalar()
+        return json.loads(value) if value else {}
+
+    def set_user_json(self, user: str, column: str, value: dict[str, Any]) -> None:
+        with self._write() as conn:
+            conn.execute(update(schema.users).where(schema.users.c.user_id == user)
+                         .values({column: json.dumps(value)}))
+
+    def get_user_field(self, user: str, column: str) -> Any:
+        with self._read() as conn:
+            return conn.execute(select(schema.users.c[column]).where(schema.users.c.user_id == user)).scalar()
+
+    def set_user_field(self, user: str, column: str, value: Any) -> None:
+        with self._write() as conn:
+            conn.execute(update(schema.users).where(schema.users.c.user_id == user).values({column: value}))
+
+    # -- turns and moods --------------------------------------------------------------------
+    def save_exchange(self, user: str, *, user_text: str, reply_text: str, at: float,
+                      mood: MoodState | None, meta: dict[str, Any], embedding: Any = None,
+                      facts: Sequence[tuple[Fact, Any]] = (), store_mood: bool = True) -> int:
+        """Store one whole turn (user message, reply, mood, new facts) atomically. Returns the user turn id."""
+        mood_json = json.dumps(mood.to_dict()) if (mood is not None and store_mood) else None
+        with self._write() as conn:
+            user_turn = conn.execute(insert(schema.turns).values(
+                user_id=user, role="user", text=user_text, at=at, mood=mood_json, meta=None,
+                embedding=_blob(embedding))).inserted_primary_key[0]
+            conn.execute(insert(schema.turns).values(user_id=user, role="assistant", text=reply_text, at=at + 1e-3,
+                                                     mood=None, meta=json.dumps(meta), embedding=None))
+            if mood_json is not None and mood.known:
+                conn.execute(insert(schema.moods).values(user_id=user, at=at, mood=mood_json, source="turn"))
+            for fact, vector in facts:
+                self._upsert_fact(conn, user, fact, vector, at)
+        return int(user_turn)
+
+    def add_mood(self, user: str, mood: MoodState, source: str) -> None:
+        with self._write() as conn:
+            conn.execute(insert(schema.moods).values(user_id=user, at=mood.at, mood=json.dumps(mood.to_dict()),
+                                                     source=source))
+
+    def recent_turns(self, user: str, limit: int) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(select(schema.turns.c.role, schema.turns.c.text, schema.turns.c.at, schema.turns.c.id)
+                                .where(schema.turns.c.user_id == user)
+                                .order_by(schema.turns.c.id.desc()).limit(limit)).all()
+        return [dict(r._mapping) for r in reversed(rows)]
+
+    def count_turns(self, user: str) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(schema.turns)
+                                    .where(schema.turns.c.user_id == user)).scalar() or 0)
+
+    def moods(self, user: str, since: float | None = None) -> list[MoodState]:
+        query = select(schema.moods.c.mood).where(schema.moods.c.user_id == user)
+        if since is not None:
+            query = query.where(schema.moods.c.at >= since)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(schema.moods.c.at)).scalars().all()
+        return [MoodState.from_dict(json.loads(r)) for r in rows]
+
+    def last_mood(self, user: str) -> MoodState | None:
+        with self._read() as conn:
+            row = conn.execute(select(schema.moods.c.mood).where(schema.moods.c.user_id == user)
+                               .order_by(schema.moods.c.at.desc()).limit(1)).scalar()
+        return MoodState.from_dict(json.loads(row)) if row else None
+
+    # -- facts -------------------------------------------------------------------------------
+    def _upsert_fact(self, conn: Connection, user: str, fact: Fact, vector: Any, at: float) -> None:
+        t = schema.facts
+        # One value per name/relation/job/place; likes and dislikes accumulate.
+        match = and_(t.c.user_id == user, t.c.kind == fact.kind, t.c.key == fact.key)
+        if fact.kind in ("likes", "dislikes"):
+            match = and_(match, func.lower(t.c.value) == fact.value.lower())
+        conn.execute(delete(t).where(match))
+        conn.execute(insert(t).values(user_id=user, kind=fact.kind, key=fact.key, value=fact.value,
+                                      text=fact.text, at=at, embedding=_blob(vector)))
+
+    def add_fact(self, user: str, fact: Fact, vector: Any = None, at: float | None = None) -> None:
+        with self._write() as conn:
+            self._upsert_fact(conn, user, fact, vector, time.time() if at is None else at)
+
+    def facts(self, user: str) -> list[dict[str, Any]]:
+        t = schema.facts
+        with self._read() as conn:
+            rows = conn.execute(select(t.c.id, t.c.kind, t.c.key, t.c.value, t.c.text, t.c.at)
+                                .where(t.c.user_id == user).order_by(t.c.id)).all()
+        return [dict(r._mapping) for r in rows]
+
+    def delete_fact(self, user: str, fact_id: int) -> bool:
+        with self._write() as conn:
+            done = conn.execute(delete(schema.facts).where(and_(schema.facts.c.user_id == user,
+                                                                 schema.facts.c.id == fact_id)))
+        return done.rowcount > 0
+
+    def update_fact(self, user: str, fact_id: int, text_value: str, vector: Any = None) -> bool:
+        with self._write() as conn:
+            done = conn.execute(update(schema.facts).where(and_(schema.facts.c.user_id == user,
+                                                                 schema.facts.c.id == fact_id))
+                                .values(text=text_value, value=text_value, embedding=_blob(vector)))
+        return done.rowcount > 0
+
+    # -- retrieval ---------------------------------------------------------------------------
+    def search(self, user: str, query: Any, k: int, *, exclude_recent: int = 0) -> list[dict[str, Any]]:
+        """Top-k of the user's facts and past user turns by cosine similarity to `query`."""
+        if k <= 0 or query is None:
+            return []
+        q = np.asarray(query, dtype=np.float32)
+        with self._read() as conn:
+            fact_rows = conn.execute(select(schema.facts.c.text, schema.facts.c.embedding)
+                                     .where(schema.facts.c.user_id == user)).all()
+            turn_rows = conn.execute(select(schema.turns.c.text, schema.turns.c.embedding, schema.turns.c.id)
+                                     .where(and_(schema.turns.c.user_id == user, schema.turns.c.role == "user"))
+                                     .order_by(schema.turns.c.id.desc())).all()
+        candidates = [("fact", r.text, _vec(r.embedding)) for r in fact_rows]
+        candidates += [("turn", r.text, _vec(r.embedding)) for r in turn_rows[exclude_recent:]]
+        scored = [{"kind": kind, "text": t, "score": float(v @ q)} for kind, t, v in candidates
+                  if v is not None and v.shape == q.shape]
+        scored.sort(key=lambda item: item["score"], reverse=True)
+        return scored[:k]
+
+    # -- privacy -----------------------------------------------------------------------------
+    def export(self, user: str) -> dict[str, Any]:
+        with self._read() as conn:
+            urow = conn.execute(select(schema.users).where(schema.users.c.user_id == user)).first()
+            if urow is None:
+                return {"user": user, "exists": False}
+            profile = {k: v for k, v in urow._mapping.items() if k != "passphrase_hash"}
+            profile["has_passphrase"] = urow.passphrase_hash is not None
+            for key in ("consent", "calibration", "voice_baseline"):
+                profile[key] = json.loads(profile[key] or "{}")
+            turns = conn.execute(select(schema.turns.c.id, schema.turns.c.role, schema.turns.c.text,
+                                        schema.turns.c.at, schema.turns.c.mood, schema.turns.c.meta)
+                                 .where(schema.turns.c.user_id == user).order_by(schema.turns.c.id)).all()
+            moods = conn.execute(select(schema.moods.c.at, schema.moods.c.mood, schema.moods.c.source)
+                                 .where(schema.moods.c.user_id == user).order_by(schema.moods.c.at)).all()
+        return {
+            "user": user, "exists": True, "exported_at": time.time(), "profile": profile,
+            "facts": self.facts(user),
+            "turns": [{"id": r.id, "role": r.role, "text": r.text, "at": r.at,
+                       "mood": json.loads(r.mood) if r.mood else None,
+                       "meta": json.loads(r.meta) if r.meta else None} for r in turns],
+            "moods": [{"at": r.at, "source": r.source, "mood": json.loads(r.mood)} for r in moods],
+        }
+
+    def forget(self, user: str) -> dict[str, int]:
+        """Delete every row of `user`; returns the count per table."""
+        counts = {}
+        with self._write() as conn:
+            for table in _TABLES_BY_USER:
+                counts[table.name] = conn.execute(delete(table).where(table.c.user_id == user)).rowcount
+            counts["users"] = conn.execute(delete(schema.users).where(schema.users.c.user_id == user)).rowcount
+        return counts
+
+    def purge_older_than(self, cutoff: float) -> dict[str, int]:
+        """Retention: delete turns and moods older than `cutoff` for every user."""
+        with self._write() as conn:
+            return {t.name: conn.execute(delete(t).where(t.c.at < cutoff)).rowcount
+                    for t in (schema.turns, schema.moods)}
+
+    def compact(self) -> None:
+        """Rewrite the database file so deleted rows leave no bytes behind (SQLite VACUUM)."""
+        if not self.is_sqlite:
+            return
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+                conn.execute(text("VACUUM"))
+                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        except OperationalError as exc:
+            raise StoreUnavailable(_explain(exc, self.url)) from exc
+
+    def integrity_ok(self) -> bool:
+        if not self.is_sqlite:
+            return True
+        with self._read() as conn:
+            return conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("PRAGMA journal_mode=WAL")
+    except Exception:  # a read-only file cannot switch journal mode; reads still work
+        pass
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA secure_delete=ON")  # deleted text is overwritten, not just unlinked
+    cur.close()
+
+
+def _explain(exc: OperationalError, url: str) -> str:
+    msg = str(exc.orig) if exc.orig else str(exc)
+    if "locked" in msg:
+        return (f"the memory store {url} is locked by another process ({msg}); close the other companion "
+                "instance or wait and retry")
+    if "readonly" in msg or "read-only" in msg or "unable to open" in msg:
+        return (f"the memory store {url} cannot be written ({msg}); set COMPANION_DATA_DIR to a writable folder "
+                "or fix the file's permissions")
+    return f"the memory store {url} failed: {msg}"
