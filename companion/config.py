@@ -6,7 +6,7 @@ Every field is documented in README.md ("Settings").
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,10 +40,21 @@ class AnalyzerSettings(BaseModel):
 
 
 class FusionSettings(BaseModel):
-    # Reliability per modality; defaults follow each analyzer's measured held-out accuracy.
+    """Fusion and per-user calibration (docs/fusion.md has the maths and the evidence for each default)."""
+
+    pooling: Literal["linear", "log_linear", "max_confidence"] = "linear"  # won the simulation
+    # Reliability per modality before any per-user learning; follows each analyzer's held-out accuracy.
     weights: dict[str, float] = {"text": 1.0, "voice": 0.8, "face": 0.9}
+    accuracies: dict[str, float] = {"text": 0.6, "voice": 0.45, "face": 0.55}
     half_life_s: float = Field(45.0, gt=0)
-    learning_rate: float = Field(0.3, gt=0, le=1.0)
+    learning_rate: float = Field(0.03, gt=0, le=1.0)  # larger rates chased noise in the simulation
+    clock_skew_s: float = Field(2.0, ge=0)            # estimates stamped later than now + this are rejected
+    incongruence_confidence: float = Field(0.5, ge=0, le=1)
+    baseline_half_life_s: float = Field(14 * 86400.0, gt=0)
+    trend_days: int = Field(14, ge=1)
+    low_valence: float = Field(-0.3, ge=-1, le=1)
+    checkin_days: int = Field(7, ge=1)
+    checkin_min_low_days: int = Field(3, ge=1)
 
 
 class SpeechSettings(BaseModel):

@@ -182,7 +182,7 @@ class Companion:
         mood = fusion.fuse(estimates, previous=previous, now=now, calibration=calibration,
                            settings=self.settings.fusion) if estimates or previous else MoodState.unknown(now)
         if estimates:
-            self.store.set_user_json(user, "calibration", fusion.observe(calibration, estimates).to_dict())
+            self.store.set_user_json(user, "calibration", fusion.observe(calibration, estimates, settings=self.settings.fusion).to_dict())
             self._last_estimates[user] = estimates
         self._moods[user] = mood
         return mood
@@ -204,10 +204,8 @@ class Companion:
                            trend=self._trend(user), name=name)
 
     def _trend(self, user: str):
-        trend = getattr(fusion, "trend", None)
-        if trend is None:
-            return None
-        return trend(self.store.moods(user, since=time.time() - 14 * 86400))
+        days = self.settings.fusion.trend_days
+        return fusion.trend(self.store.moods(user, since=time.time() - days * 86400), settings=self.settings.fusion)
 
     def _disclosure(self, user: str, now: float) -> str | None:
         """Say it is an AI at first contact and again after each interval of continuous use."""

@@ -37,6 +37,7 @@ class LlamaCppGenerator:
         n = threads or min(4, os.cpu_count() or 1)
         params.cpuparams.n_threads = n
         params.cpuparams_batch.n_threads = n
+        params.verbosity = -1  # llama.cpp logs every slot event to stderr; errors still reach us as results
         self.model_path = path
         self._server = xllamacpp.Server(params)
         self.listening_address = self._server.listening_address

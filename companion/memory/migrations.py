@@ -6,6 +6,7 @@ from typing import Callable
 
 from sqlalchemy import Connection, text
 
+from companion.errors import StoreUnavailable
 from companion.memory import schema
 
 
@@ -36,7 +37,7 @@ def migrate(conn: Connection) -> list[int]:
     """Apply pending migrations in order, each recorded in schema_version. Returns those applied."""
     done = current_version(conn)
     if done > LATEST:
-        raise RuntimeError(f"the database schema is version {done}, newer than this code ({LATEST}); "
+        raise StoreUnavailable(f"the database schema is version {done}, newer than this code ({LATEST}); "
                            "upgrade the companion package before opening it")
     applied = []
     for version, step in MIGRATIONS:

