@@ -81,12 +81,17 @@ class Companion:
     def last_reply(self, user: str) -> Reply | None:
         return self._last.get(validate_user(user))
 
+    def last_estimates(self, user: str) -> tuple[EmotionEstimate, ...]:
+        """The per-modality estimates behind the user's current mood (e.g. the latest face reading)."""
+        return self._last_estimates.get(validate_user(user), ())
+
     def observe(self, user: str, *, image: Any = None, audio: Any = None) -> MoodState:
         """Update the mood from a signal without replying (e.g. webcam frames)."""
         user = validate_user(user)
         with self._locks[user]:
             now = time.time()
-            self.store.ensure_user(user, now)
+            if user not in self._moods:  # webcam rate: touch the users row once, not per frame
+                self.store.ensure_user(user, now)
             estimates = self._sense(user, self.consent(user), [], image=image, audio=audio, now=now)
             mood = self._fuse(user, estimates, now)
             return mood
@@ -182,7 +187,9 @@ class Companion:
         mood = fusion.fuse(estimates, previous=previous, now=now, calibration=calibration,
                            settings=self.settings.fusion) if estimates or previous else MoodState.unknown(now)
         if estimates:
-            self.store.set_user_json(user, "calibration", fusion.observe(calibration, estimates, settings=self.settings.fusion).to_dict())
+            updated = fusion.observe(calibration, estimates, settings=self.settings.fusion)
+            if updated != calibration:  # baselines move at most every few seconds; skip no-op writes
+                self.store.set_user_json(user, "calibration", updated.to_dict())
             self._last_estimates[user] = estimates
         self._moods[user] = mood
         return mood

@@ -1,0 +1,316 @@
+"""Per-user calibration: "a model per person", learned online and stored as plain JSON.
+
+Three parts, each cheap and bounded so that a few odd turns cannot wreck a user's model:
+
+* Baselines (`observe`, every turn): a time-decayed running mean of each modality's raw
+  probabilities for this user. A class that one channel reads chronically more often than
+  the user's *other* channels do (a resting face that reads sad) is divided out, with
+  shrinkage toward the population and a cap, so a chronic tilt fades gradually and no class
+  is ever zeroed. A tilt that every channel shares (a genuinely low week) is left alone: that
+  is mood, and the trend check-in depends on seeing it.
+* Reliability (`learn`, on feedback): a per-user multiplier on each modality's weight. The
+  channel's accuracy for this user is estimated from the feedbacks (shrunk toward its
+  population accuracy) and mapped to a weight by the same formula the defaults come from; a
+  channel that agreed with the user's label gains, one that disagreed loses; bounded.
+* Bias correction (`learn`): the supervised half of the baselines. Per channel and class, how
+  often the user said k against how much probability the channel put on k at those moments;
+  the smoothed ratio (said + a) / (put + a) rescales that channel's readings.
+
+Everything here is pure: a new Calibration is returned, the old one is never changed.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from companion.types import EMOTIONS, MODALITIES, EmotionEstimate, InvalidEstimate
+
+VERSION = 1
+RELIABILITY_MIN, RELIABILITY_MAX = 0.25, 4.0
+DAY_S = 86400.0
+
+# Held-out accuracy per channel: the centre of the reliability update (and, through
+# reliability_from_accuracy, the source of the default weights). Placeholder until the
+# analyzers' measured accuracies are put in settings.accuracies.
+DEFAULT_ACCURACY: Mapping[str, float] = {"text": 0.6, "voice": 0.45, "face": 0.55}
+
+# Mean analyzer output over a population, per label: the reference a user's baseline is
+# compared against. Placeholder until each analyzer's mean output on its held-out set is
+# measured (settings.population_priors overrides it per modality).
+DEFAULT_PRIOR: Mapping[str, float] = {
+    "neutral": 0.35, "joy": 0.20, "sadness": 0.12, "anger": 0.08,
+    "fear": 0.08, "surprise": 0.10, "disgust": 0.07,
+}
+
+
+class InvalidFusionInput(InvalidEstimate):
+    """Input to fusion or calibration that breaks the contract; the message says what to fix."""
+
+
+def setting(settings: Any, name: str, default: Any) -> Any:
+    """Read an optional fusion setting (fields the lead may not have added to config yet)."""
+    value = getattr(settings, name, None) if settings is not None else None
+    return default if value is None else value
+
+
+def decay(age_s: float, half_life_s: float) -> float:
+    """Weight of something `age_s` seconds old: halves every `half_life_s`; 1 for age <= 0."""
+    return 0.5 ** (max(0.0, age_s) / half_life_s)
+
+
+def check_items(estimates: Any, what: str = "estimates") -> list[EmotionEstimate]:
+    """The boundary check: a sequence of EmotionEstimate (None = analyzer saw nothing, skipped)."""
+    if isinstance(estimates, (EmotionEstimate, str, bytes, Mapping)) or not isinstance(estimates, Iterable):
+        raise InvalidFusionInput(f"{what} must be a list of EmotionEstimate, got {type(estimates).__name__};"
+                                 " wrap a single estimate in a list")
+    items = []
+    for i, est in enumerate(estimates):
+        if est is None:
+            continue
+        if not isinstance(est, EmotionEstimate):
+            raise InvalidFusionInput(f"{what}[{i}] is a {type(est).__name__}, not an EmotionEstimate;"
+                                     " build one with companion.types.EmotionEstimate(...) or from_dict()")
+        items.append(est)
+    return items
+
+
+def reliability_from_accuracy(accuracy: float, n_classes: int = len(EMOTIONS)) -> float:
+    """Weight for a channel of held-out `accuracy`: the log-odds of its vote being right against
+    one given wrong class, log((K-1) acc / (1 - acc)) (Nitzan & Paroush's optimal weighted vote).
+    0 at chance or below; only ratios between channels matter."""
+    if not 0.0 < accuracy < 1.0:
+        raise InvalidFusionInput(f"accuracy must be in (0, 1), got {accuracy!r}")
+    return max(0.0, math.log((n_classes - 1) * accuracy / (1.0 - accuracy)))
+
+
+def check_label(label: Any) -> str:
+    if label not in EMOTIONS:
+        raise InvalidFusionInput(f"feedback label must be one of {EMOTIONS}, got {label!r}")
+    return label
+
+
+def _finite_map(data: Any, keys: tuple[str, ...], what: str) -> dict[str, float]:
+    if not isinstance(data, Mapping):
+        raise InvalidFusionInput(f"calibration {what} must be a mapping, got {type(data).__name__}")
+    out = {}
+    for key, value in data.items():
+        if key not in keys:
+            continue  # written by a newer version or for a removed label: ignore, don't fail a user
+        value = float(value)
+        if not math.isfinite(value) or value < 0:
+            raise InvalidFusionInput(f"calibration {what}[{key!r}] must be finite and >= 0, got {value!r}")
+        out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One user's calibration. Treat as immutable; `observe` and `learn` return new ones."""
+
+    weights: Mapping[str, float] = field(default_factory=dict)      # modality -> reliability multiplier
+    baselines: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # modality -> mean probs
+    baseline_weight: Mapping[str, float] = field(default_factory=dict)  # modality -> effective count
+    baseline_at: Mapping[str, float] = field(default_factory=dict)      # modality -> last observation
+    said: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # modality -> label -> feedbacks
+    put: Mapping[str, Mapping[str, float]] = field(default_factory=dict)   # modality -> label -> prob mass
+    label_counts: Mapping[str, float] = field(default_factory=dict)     # the user's own labels
+    feedbacks: int = 0
+    hits: Mapping[str, float] = field(default_factory=dict)    # modality -> feedbacks it read right
+    trials: Mapping[str, float] = field(default_factory=dict)  # modality -> feedbacks it took part in
+
+    @classmethod
+    def default(cls) -> "Calibration":
+        return cls()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": VERSION, "weights": dict(self.weights),
+            "baselines": {m: dict(b) for m, b in self.baselines.items()},
+            "baseline_weight": dict(self.baseline_weight), "baseline_at": dict(self.baseline_at),
+            "said": {m: dict(c) for m, c in self.said.items()}, "put": {m: dict(c) for m, c in self.put.items()},
+            "label_counts": dict(self.label_counts), "feedbacks": self.feedbacks,
+            "hits": dict(self.hits), "trials": dict(self.trials),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "Calibration":
+        """Rebuild from to_dict(); None or {} gives the default. Malformed data raises InvalidFusionInput."""
+        if not data:
+            return cls.default()
+        if not isinstance(data, Mapping):
+            raise InvalidFusionInput("calibration must be a mapping from Calibration.to_dict(), "
+                                     f"got {type(data).__name__}")
+        baselines = {m: _finite_map(b, EMOTIONS, f"baselines[{m!r}]")
+                     for m, b in dict(data.get("baselines", {})).items() if m in MODALITIES}
+        said, put = ({m: _finite_map(c, EMOTIONS, f"{name}[{m!r}]")
+                      for m, c in dict(data.get(name, {})).items() if m in MODALITIES} for name in ("said", "put"))
+        weights = _finite_map(data.get("weights", {}), MODALITIES, "weights")
+        return cls(weights={m: min(RELIABILITY_MAX, max(RELIABILITY_MIN, w)) for m, w in weights.items()},
+                   baselines={m: b for m, b in baselines.items() if sum(b.values()) > 0},
+                   baseline_weight=_finite_map(data.get("baseline_weight", {}), MODALITIES, "baseline_weight"),
+                   baseline_at=_finite_map(data.get("baseline_at", {}), MODALITIES, "baseline_at"),
+                   said=said, put=put,
+                   label_counts=_finite_map(data.get("label_counts", {}), EMOTIONS, "label_counts"),
+                   feedbacks=int(data.get("feedbacks", 0)),
+                   hits=_finite_map(data.get("hits", {}), MODALITIES, "hits"),
+                   trials=_finite_map(data.get("trials", {}), MODALITIES, "trials"))
+
+    def reliability(self, modality: str) -> float:
+        return self.weights.get(modality, 1.0)
+
+
+# ---------------------------------------------------------------- applying a calibration
+
+def population_prior(settings: Any, modality: str) -> Mapping[str, float]:
+    priors = setting(settings, "population_priors", {}) or {}
+    prior = priors.get(modality) or DEFAULT_PRIOR
+    total = sum(prior.get(k, 0.0) for k in EMOTIONS)
+    return {k: max(prior.get(k, 0.0) / total, 1e-3) for k in EMOTIONS}
+
+
+def _excess(cal: Calibration, modality: str, now: float, settings: Any) -> dict[str, float] | None:
+    """How much more (>1) or less (<1) often this channel reads each class for this user than
+    for the population, shrunk toward 1 while the baseline holds few observations."""
+    weight = cal.baseline_weight.get(modality, 0.0)
+    base = cal.baselines.get(modality)
+    if not base or weight <= 0:
+        return None
+    half_life = setting(settings, "baseline_half_life_s", 14 * DAY_S)
+    weight *= decay(now - cal.baseline_at.get(modality, now), half_life)  # an absent user drifts back
+    n0 = setting(settings, "baseline_shrinkage", 20.0)
+    prior = population_prior(settings, modality)
+    return {k: (weight * base.get(k, 0.0) + n0 * prior[k]) / (weight + n0) / prior[k] for k in EMOTIONS}
+
+
+def baseline_ratios(cal: Calibration, modality: str, now: float, settings: Any = None) -> dict[str, float]:
+    """Per class divisor (>= 1, <= baseline_max_ratio) that removes this channel's chronic tilt."""
+    excess = _excess(cal, modality, now, settings)
+    if excess is None:
+        return {k: 1.0 for k in EMOTIONS}
+    reference = setting(settings, "baseline_reference", "cross_modal")
+    if reference == "cross_modal":
+        # Median over the user's channels (log space): what every channel sees is mood, kept;
+        # what only this one sees is its tilt, removed. One channel alone corrects nothing.
+        channels = [e for m in MODALITIES if (e := _excess(cal, m, now, settings)) is not None]
+        ref = {k: math.exp(statistics.median(math.log(e[k]) for e in channels)) for k in EMOTIONS}
+    elif reference == "population":
+        ref = {k: 1.0 for k in EMOTIONS}
+    else:
+        raise InvalidFusionInput(f"baseline_reference must be 'cross_modal' or 'population', got {reference!r}")
+    cap = setting(settings, "baseline_max_ratio", 3.0)
+    return {k: min(cap, max(1.0, excess[k] / ref[k])) for k in EMOTIONS}
+
+
+def debias(cal: Calibration, modality: str, probs: Mapping[str, float], now: float,
+           settings: Any = None) -> dict[str, float]:
+    """A channel's reading with this user's chronic tilt divided out."""
+    ratios = baseline_ratios(cal, modality, now, settings)
+    q = {k: probs[k] / ratios[k] for k in EMOTIONS}
+    total = sum(q.values())
+    return {k: v / total for k, v in q.items()}
+
+
+def correct(cal: Calibration, modality: str, probs: Mapping[str, float], now: float,
+            settings: Any = None) -> dict[str, float]:
+    """A channel's reading with this user's chronic tilt and habitual misreadings removed.
+    The default calibration returns `probs` unchanged."""
+    return apply_bias(cal, modality, debias(cal, modality, probs, now, settings), settings)
+
+
+def bias_ratios(cal: Calibration, modality: str, settings: Any = None) -> dict[str, float] | None:
+    """(said + a) / (put + a) per class, capped: > 1 where the channel under-reads this user."""
+    said, put = cal.said.get(modality), cal.put.get(modality)
+    if not said and not put:
+        return None
+    said, put = said or {}, put or {}
+    a = setting(settings, "bias_prior", 10.0)
+    cap = setting(settings, "baseline_max_ratio", 3.0)
+    return {k: min(cap, max(1.0 / cap, (said.get(k, 0.0) + a) / (put.get(k, 0.0) + a))) for k in EMOTIONS}
+
+
+def apply_bias(cal: Calibration, modality: str, q: Mapping[str, float], settings: Any = None) -> dict[str, float]:
+    ratios = bias_ratios(cal, modality, settings)
+    if ratios is None:
+        return dict(q)
+    out = {k: q[k] * ratios[k] for k in EMOTIONS}
+    total = sum(out.values())
+    return {k: v / total for k, v in out.items()}
+
+
+# ---------------------------------------------------------------- updating a calibration
+
+def observe(calibration: Calibration, estimates: Any, settings: Any = None) -> Calibration:
+    """Fold one turn's raw readings into this user's running baselines.
+
+    Readings closer together than `observation_spacing_s` count fractionally, so a webcam
+    sending a frame a second weighs like one turn every 30 s, not thirty."""
+    items = check_items(estimates)
+    if not items:
+        return calibration
+    half_life = setting(settings, "baseline_half_life_s", 14 * DAY_S)
+    spacing = setting(settings, "observation_spacing_s", 30.0)
+    baselines = {m: dict(b) for m, b in calibration.baselines.items()}
+    weights, stamps = dict(calibration.baseline_weight), dict(calibration.baseline_at)
+    for est in sorted(items, key=lambda e: (e.at, e.modality, e.source)):
+        m = est.modality
+        if m not in baselines:
+            baselines[m], weights[m], stamps[m] = dict(est.probs), 1.0, est.at
+            continue
+        gap = est.at - stamps[m]
+        share = min(1.0, max(0.0, gap) / spacing)
+        if share <= 0:
+            continue
+        old = weights[m] * decay(gap, half_life)
+        new = old + share
+        baselines[m] = {k: (old * baselines[m].get(k, 0.0) + share * est.probs[k]) / new for k in EMOTIONS}
+        weights[m], stamps[m] = new, est.at
+    return Calibration(calibration.weights, baselines, weights, stamps, calibration.said,
+                       calibration.put, calibration.label_counts, calibration.feedbacks, calibration.hits,
+                       calibration.trials)
+
+
+def learn(calibration: Calibration, estimates: Any, label: str, settings: Any = None, *,
+          now: float | None = None) -> Calibration:
+    """The user said how they feel (`label`) about the turn that produced `estimates`.
+
+    Reliability: each channel's accuracy for this user is estimated online, shrunk toward its
+    population accuracy a_m (settings.accuracies) with the weight of 1 / learning_rate feedbacks:
+        acc = (hits + a_m / lr) / (trials + 1 / lr),   r_m = w(acc) / w(a_m),
+    w = reliability_from_accuracy. A channel that agrees with the user's word gains weight, one
+    that disagrees loses it; one that reads this user as well as people in general stays near
+    1 (a centred update: no drift, unlike plain Hedge). Bounded to [RELIABILITY_MIN, MAX].
+    Bias: the label and the channel's baseline-corrected reading are added to its said/put
+    counts. Baselines themselves move only through `observe`."""
+    from companion.fusion import modality_sources  # fusion imports this module
+
+    label = check_label(label)
+    items = check_items(estimates)
+    now = max((e.at for e in items), default=0.0) if now is None else float(now)
+    prior = 1.0 / setting(settings, "learning_rate", 0.03)
+    accuracies = setting(settings, "accuracies", DEFAULT_ACCURACY)
+    sources = modality_sources(items, now, calibration, settings)
+    weights, hits, trials = dict(calibration.weights), dict(calibration.hits), dict(calibration.trials)
+    for s in sources:
+        m = s.name
+        hits[m] = hits.get(m, 0.0) + (1.0 if max(EMOTIONS, key=lambda k: s.probs[k]) == label else 0.0)
+        trials[m] = trials.get(m, 0.0) + 1.0
+        expected = min(0.99, max(0.01, accuracies.get(m, DEFAULT_ACCURACY[m])))
+        personal = (hits[m] + expected * prior) / (trials[m] + prior)
+        base = reliability_from_accuracy(expected)
+        ratio = reliability_from_accuracy(personal) / base if base > 0 else 1.0
+        weights[m] = min(RELIABILITY_MAX, max(RELIABILITY_MIN, ratio))
+    said = {m: dict(c) for m, c in calibration.said.items()}
+    put = {m: dict(c) for m, c in calibration.put.items()}
+    for s in sources:
+        q = debias(calibration, s.name, s.raw, now, settings)
+        counts = said.setdefault(s.name, {})
+        counts[label] = counts.get(label, 0.0) + 1.0
+        mass = put.setdefault(s.name, {})
+        for k in EMOTIONS:
+            mass[k] = round(mass.get(k, 0.0) + q[k], 6)
+    labels = dict(calibration.label_counts)
+    labels[label] = labels.get(label, 0.0) + 1.0
+    return Calibration(weights, calibration.baselines, calibration.baseline_weight, calibration.baseline_at,
+                       said, put, labels, calibration.feedbacks + 1, hits, trials)
