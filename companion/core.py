@@ -56,7 +56,7 @@ class Companion:
                     text = transcript
             message = clean_message(text, self.settings.privacy.max_message_chars)
             estimates = self._sense(user, consent, flags, text=message, audio=audio, image=image, now=now)
-            mood = self._fuse(user, estimates, now)
+            mood = self._fuse(user, estimates, time.time())  # after sensing: estimates are stamped when made
             new_facts = extract_facts(message)
             ctx = self._context(user, message, mood, estimates, new_facts)
             check = crisis.detect(message)
@@ -93,7 +93,7 @@ class Companion:
             if user not in self._moods:  # webcam rate: touch the users row once, not per frame
                 self.store.ensure_user(user, now)
             estimates = self._sense(user, self.consent(user), [], image=image, audio=audio, now=now)
-            mood = self._fuse(user, estimates, now)
+            mood = self._fuse(user, estimates, time.time())  # after sensing: estimates are stamped when made
             return mood
 
     def mood(self, user: str) -> MoodState:

@@ -213,7 +213,8 @@ def fuse(estimates: Sequence[EmotionEstimate | None], *, previous: MoodState | N
     # (the weighted total-variation distance of each source from the pooled result).
     doubt = math.prod(1.0 - s.evidence for h, s in zip(share, sources) if h > 0)
     spread = sum(h * 0.5 * sum(abs(s.probs[k] - probs[k]) for k in EMOTIONS) for h, s in zip(share, sources))
-    clashing = _conflicts(sources, settings)
+    # Only a modality that carries weight in this mood can be said to disagree with it.
+    clashing = tuple(m for m in _conflicts(sources, settings) if m in contributions)
     return MoodState(probs=probs, valence=valence, arousal=arousal,
                      confidence=max(0.0, min(1.0, (1.0 - doubt) * (1.0 - spread))),
                      contributions=contributions, incongruent=bool(clashing), disagreeing=clashing, at=now)

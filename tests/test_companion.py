@@ -18,7 +18,7 @@ def test_no_analyzers_means_mood_unknown(tmp_path):
     bot = make(tmp_path)
     reply = bot.respond("alice", "Hello there")
     assert reply.mood.known is False and reply.mood.label == "unknown"
-    assert reply.estimates == () and reply.text.startswith("I hear you")
+    assert reply.estimates == () and reply.text.strip()
 
 
 def test_text_estimate_drives_the_mood_and_the_prompt(tmp_path):
@@ -35,7 +35,8 @@ def test_stream_yields_pieces_then_last_reply(tmp_path):
     pieces = list(bot.stream("bob", "hi"))
     assert len(pieces) > 2
     reply = bot.last_reply("bob")
-    assert reply is not None and reply.text.startswith("I hear you")
+    assert reply is not None and reply.text.strip()
+    assert "".join(pieces).split() == reply.text.split()
 
 
 def test_facts_are_remembered_across_instances(tmp_path):

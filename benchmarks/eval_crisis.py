@@ -1,0 +1,108 @@
+"""python -m companion eval crisis: recall and false alarms of the crisis detectors on the written
+eval set (benchmarks/data/crisis_eval.jsonl, never used for training), for patterns alone, the
+classifier alone and both combined (what Companion uses), with a per-category table.
+
+Options: --show lists every miss and false alarm; --data PATH evaluates another JSONL file
+(fields: text, label in none|self_harm|danger, category).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+EVAL = Path(__file__).resolve().parent / "data" / "crisis_eval.jsonl"
+TRAIN = EVAL.with_name("crisis_train.jsonl")
+GOALS = {"recall": 0.95, "false_alarm": 0.05}
+
+
+def load(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def run_detectors(rows: list[dict]) -> dict[str, list]:
+    """For each detector, the CrisisCheck of every row."""
+    from companion import crisis
+
+    clf = crisis.CrisisClassifier()
+    texts = [r["text"] for r in rows]
+    return {
+        "patterns": [crisis.detect_patterns(t) for t in texts],
+        "classifier": [clf.check(t) for t in texts],
+        "combined": [crisis.detect(t, classifier=clf) for t in texts],
+    }
+
+
+def summary(rows: list[dict], checks: list) -> dict[str, float]:
+    pos = [c.is_crisis for r, c in zip(rows, checks) if r["label"] != "none"]
+    neg = [c.is_crisis for r, c in zip(rows, checks) if r["label"] == "none"]
+    right_kind = [c.category == r["label"] for r, c in zip(rows, checks) if r["label"] != "none" and c.is_crisis]
+    return {"recall": float(np.mean(pos)), "false_alarm": float(np.mean(neg)), "n_pos": len(pos), "n_neg": len(neg),
+            "category_acc": float(np.mean(right_kind)) if right_kind else float("nan")}
+
+
+def leakage(rows: list[dict]) -> tuple[float, str, str]:
+    """Nearest training sentence to any eval sentence (cosine): shows the eval set is not the training set."""
+    from companion.crisis import minilm_embed
+
+    train = [r["text"] for r in load(TRAIN)]
+    a, b = minilm_embed([r["text"] for r in rows]), minilm_embed(train)
+    sims = a @ b.T
+    i, j = np.unravel_index(np.argmax(sims), sims.shape)
+    return float(sims[i, j]), rows[i]["text"], train[j]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m companion eval crisis")
+    parser.add_argument("--data", type=Path, default=EVAL)
+    parser.add_argument("--show", action="store_true", help="list misses and false alarms")
+    args = parser.parse_args(argv)
+    from pipelines.loading import torch_threads
+
+    torch_threads(2)
+    rows = load(args.data)
+    started = time.perf_counter()
+    results = run_detectors(rows)
+    per_msg_ms = (time.perf_counter() - started) / len(rows) * 1000
+    n_pos = sum(r["label"] != "none" for r in rows)
+    print(f"crisis eval: {len(rows)} messages ({n_pos} crisis, {len(rows) - n_pos} not), {args.data.name}")
+    print(f"goals: recall >= {GOALS['recall']:.0%}, false alarms <= {GOALS['false_alarm']:.0%}\n")
+    print(f"| detector   | recall | false alarms | right category | meets goals |")
+    print(f"|------------|-------:|-------------:|---------------:|:-----------:|")
+    for name, checks in results.items():
+        s = summary(rows, checks)
+        ok = s["recall"] >= GOALS["recall"] and s["false_alarm"] <= GOALS["false_alarm"]
+        print(f"| {name:<10} | {s['recall']:>6.1%} | {s['false_alarm']:>12.1%} | {s['category_acc']:>14.1%} | "
+              f"{'yes' if ok else 'no':^11} |")
+
+    by_cat: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        by_cat[(r["category"], r["label"])].append(i)
+    print("\nper category: share flagged as crisis (for label none that share is the false-alarm rate)\n")
+    print(f"| category               | label     |   n | patterns | classifier | combined |")
+    print(f"|------------------------|-----------|----:|---------:|-----------:|---------:|")
+    for (cat, label), idx in by_cat.items():
+        cells = [np.mean([results[d][i].is_crisis for i in idx]) for d in ("patterns", "classifier", "combined")]
+        print(f"| {cat:<22} | {label:<9} | {len(idx):>3} | {cells[0]:>8.1%} | {cells[1]:>10.1%} | {cells[2]:>8.1%} |")
+    sim, a, b = leakage(rows)
+    print(f"\nnearest training sentence to any eval sentence: cosine {sim:.3f} ({a!r} ~ {b!r})")
+    print(f"time: {per_msg_ms:.1f} ms per message for all three detectors (CPU)")
+    if args.show:
+        print("\nmisses (combined):")
+        for r, c in zip(rows, results["combined"]):
+            if r["label"] != "none" and not c.is_crisis:
+                print(f"  [{r['category']}] {r['text']}  (classifier p={c.score:.2f})")
+        print("false alarms (combined):")
+        for r, c in zip(rows, results["combined"]):
+            if r["label"] == "none" and c.is_crisis:
+                print(f"  [{r['category']}] {r['text']}  ({c.reason})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""Curated replies for when no generated candidate is good enough.
+
+Templates live in prompts/fallback/<strategy>.txt, one a line: "<tag> | <text>". They are
+written by hand, pass every reranker check by construction of their wording, and are filled
+only with what the user told us (their name, a person they named), never with made-up facts.
+Among the lines that fit the situation and feeling, the one closest in meaning to the message
+is used, so a grief message gets the grief line rather than the lonely-birthday one.
+"""
+from __future__ import annotations
+
+import re
+import zlib
+from functools import lru_cache
+from typing import Any, Sequence
+
+import numpy as np
+
+from companion.prompting import PROMPTS_DIR
+
+FEELING_WORDS = {
+    "sadness": "a bit down", "anger": "a little upset", "fear": "a bit worried", "disgust": "a bit uneasy",
+    "joy": "quite happy", "surprise": "surprised", "neutral": "a bit quiet", "unknown": "a bit quiet",
+}
+_PEOPLE = ("best friend", "sister", "brother", "mother", "father", "wife", "husband", "partner", "boyfriend",
+           "girlfriend", "son", "daughter", "friend", "grandmother", "grandma", "grandfather", "grandpa", "aunt",
+           "uncle", "cousin", "roommate", "therapist")
+_RELATION = re.compile(r"^The user's (" + "|".join(_PEOPLE) + r") is ([A-Z][\w'\- ]{0,40})\.$")
+MIN_TEMPLATE_MATCH = 0.3
+_SAFE_NAME = re.compile(r"^[^\W\d_][\w'\- ]{0,29}$")
+
+
+@lru_cache(maxsize=64)
+def load_templates(strategy: str, folder: str = "fallback") -> tuple[tuple[str, str], ...]:
+    """(tag, text) lines of prompts/<folder>/<strategy>.txt; for fallbacks, other.txt when a strategy has none."""
+    path = PROMPTS_DIR / folder / f"{strategy}.txt"
+    if not path.exists():
+        if folder != "fallback":
+            return ()
+        path = PROMPTS_DIR / "fallback" / "other.txt"
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if "|" in line and not line.lstrip().startswith("#"):
+            tag, text = line.split("|", 1)
+            rows.append((tag.strip(), text.strip()))
+    return tuple(rows)
+
+
+def safe_name(name: str | None) -> str | None:
+    """The user's name as a slot value, or None when it is missing or could carry anything odd."""
+    if not name:
+        return None
+    name = name.strip()
+    return name if _SAFE_NAME.match(name) else None
+
+
+def support_person(facts: Sequence[str]) -> str | None:
+    """'your sister Ana' from the fact 'The user's sister is Ana.' (the first person named)."""
+    for fact in facts:
+        match = _RELATION.match(fact.strip())
+        if match and safe_name(match.group(2)):
+            return f"your {match.group(1)} {match.group(2).strip()}"
+    return None
+
+
+def slots(ctx: Any, plan: Any) -> dict[str, str]:
+    name = safe_name(getattr(ctx, "name", None))
+    return {"comma_name": f", {name}" if name else "",
+            "support": support_person(getattr(ctx, "facts", ())) or "someone you trust",
+            "other_feeling": FEELING_WORDS.get(plan.feeling, "a bit quiet")}
+
+
+def choices(plan: Any, folder: str = "fallback") -> list[str]:
+    """Template lines that fit the plan: situation tags first, then the feeling, then 'any'."""
+    rows = load_templates(plan.prompt, folder) or load_templates(plan.strategy.name, folder)
+    if folder != "fallback" and not rows:
+        return []
+    for wanted in (set(plan.situation), {plan.feeling}, {"any"}):
+        picked = [text for tag, text in rows if tag in wanted]
+        if picked:
+            return picked
+    return [text for _, text in rows] or ["I'm here with you{comma_name}. How are you feeling right now?"]
+
+
+def fallback_reply(ctx: Any, plan: Any, embedder: Any = None, exclude: Sequence[str] = ()) -> str:
+    """The curated reply for this plan, slots filled, closest in meaning to the message."""
+    filled = [t.format(**slots(ctx, plan)) for t in choices(plan)]
+    fresh = [t for t in filled if t not in set(exclude)] or filled  # don't repeat the last reply word for word
+    if len(fresh) == 1:
+        return fresh[0]
+    if embedder is not None:
+        vectors = np.asarray(embedder.embed([ctx.text, *fresh]), dtype=np.float32)
+        sims = vectors[1:] @ vectors[0]
+        # A line about another situation reads worse than a general one: the first line of each
+        # group is the general one, used unless another is clearly about this message.
+        return fresh[int(np.argmax(sims))] if sims.max() >= MIN_TEMPLATE_MATCH else fresh[0]
+    return fresh[zlib.crc32(ctx.text.encode("utf-8")) % len(fresh)]
+
+
+def tail_for(ctx: Any, plan: Any, first: str) -> str | None:
+    """A curated second sentence for a generated first one (prompts/tails), or None when there is none.
+
+    Chosen by the message (so the same message always gets the same tail), never a question after a question.
+    """
+    lines = choices(plan, "tails")
+    if first.rstrip().endswith("?"):
+        lines = [t for t in lines if not t.rstrip().endswith("?")]
+    if not lines:
+        return None
+    return lines[zlib.crc32(ctx.text.encode("utf-8")) % len(lines)]

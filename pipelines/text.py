@@ -1,0 +1,301 @@
+"""Text -> EmotionEstimate: the packaged MiniLM encoder plus heads trained here.
+
+Heads (pipelines/weights/text/, trained by `python -m pipelines.training.text`):
+- emotion: 7-way softmax over EMOTIONS, trained on GoEmotions mapped to Ekman + neutral,
+  temperature-scaled on the dev split so that the max probability is calibrated;
+- affect: (valence, arousal) regression, trained on EmoBank (1..5 mapped to -1..1).
+When training chose to fine-tune the encoder's top layers, their copies ship with the heads
+and run after the shared bottom layers; the embedder keeps using the original ones.
+
+Rules for awkward input (docs/text.md):
+- empty or whitespace-only text -> None (no signal); a non-str -> TypeError;
+- emoji and emoticons become words ("😭" -> "loudly crying face"): the tokenizer's
+  vocabulary has no emoji, and training saw the same rewriting;
+- long text is read in 128-token windows overlapping by 32; at most 8 windows (evenly
+  spaced, first and last always kept) are averaged, weighted by their token counts;
+- text that does not look English gets a low confidence (see `language_factor`).
+"""
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from companion.types import EMOTIONS, EmotionEstimate
+from pipelines import loading
+from pipelines.embedding import embed_tokens, mean_pool, run_layers, shared_encoder
+
+WEIGHTS_NAME = "text"
+WINDOW_TOKENS = 128
+WINDOW_OVERLAP = 32
+MAX_WINDOWS = 8
+
+_EMOTICONS = [  # order matters: crying before frowning
+    (r":'-?\(+", "crying face"), (r"[:=]-?\)+", "smiling face"), (r"[:=]-?\(+", "frowning face"),
+    (r"[:=]-?D+", "grinning face"), (r"[xX]D+", "laughing face"), (r";-?\)+", "winking face"),
+    (r"<3+", "heart"),
+]
+_EMOTICON_RE = re.compile("|".join(f"(?<!\\w)(?:{p})(?!\\w)" for p, _ in _EMOTICONS))
+_EMOTICON_WORDS = [(re.compile(p), w) for p, w in _EMOTICONS]
+# Unicode names that read badly as words; every other emoji uses its Unicode name.
+_EMOJI_WORDS = {"❤": "red heart", "♥": "heart", "😡": "angry face", "🤬": "cursing angry face",
+                "😮": "surprised face", "☹": "frowning face", "😤": "angry huffing face"}
+_DROP = {"\ufe0e", "\ufe0f"}  # emoji/text presentation selectors
+
+
+def check_text(text: Any, who: str = "analyze") -> str | None:
+    """The text to analyse, or None when it carries no signal; TypeError for a non-str."""
+    if not isinstance(text, str):
+        raise TypeError(f"{who}() takes text as str, got {type(text).__name__}"
+                        + ("; decode bytes first: data.decode('utf-8')" if isinstance(text, bytes) else ""))
+    return text if text.strip() else None
+
+
+def check_texts(texts: Any, who: str = "analyze_batch") -> list[str | None]:
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(f"{who}() takes a list of str; for one text call analyze(text)")
+    return [check_text(t, who) for t in texts]
+
+
+def _emoji_words(ch: str) -> str | None:
+    if ch in _EMOJI_WORDS:
+        return _EMOJI_WORDS[ch]
+    if unicodedata.category(ch) != "So" or "\u2800" <= ch <= "\u28ff" or "\U0001f1e6" <= ch <= "\U0001f1ff":
+        return None  # not an emoji; braille art and flag letters carry no feeling
+    return unicodedata.name(ch, "").lower() or None
+
+
+def normalise_text(text: str) -> str:
+    """Rewrite emoji/emoticons as words and drop invisible characters (training uses this too)."""
+    def emoticon(match: re.Match) -> str:
+        return next(f" {w} " for p, w in _EMOTICON_WORDS if p.fullmatch(match.group(0)))
+
+    text = _EMOTICON_RE.sub(emoticon, unicodedata.normalize("NFC", text))
+    out: list[str] = []
+    previous, repeats = "", 0
+    for ch in text:
+        if ch in _DROP or unicodedata.category(ch) == "Cf" or "\U0001f3fb" <= ch <= "\U0001f3ff":
+            continue  # zero-width joiners, skin tones
+        words = _emoji_words(ch)
+        if words is None:
+            out.append(ch)
+            previous = ""
+            continue
+        repeats = repeats + 1 if ch == previous else 1
+        previous = ch
+        if repeats <= 3:  # "😂😂😂😂😂😂" says no more than three of them
+            out.append(f" {words} ")
+    return " ".join("".join(out).split())
+
+
+# Frequent English words that are rare as whole words in other languages (uncased wordpieces),
+# and frequent words of other Latin-script languages that English does not use (accents stripped).
+_ENGLISH_MARKERS = frozenset(
+    "i you the and is are was were not my it this that with have has had been don can will would just "
+    "very really about what how why he she they we your our their feel of for to lol omg idk ok okay "
+    "yes yeah thanks thank wow haha".split())
+_FOREIGN_MARKERS = frozenset(
+    "je suis est les et une pas avec pour dans tres mais nous vous qui des "  # French
+    "ich bin und nicht ist das der ein eine sehr mich mir auf heute aber wir "  # German
+    "estoy muy los las que por para yo pero esta soy "  # Spanish
+    "sono non che il di della molto mio "  # Italian
+    "ik het een niet heel zijn estou nao muito voce eu meu minha".split())  # Dutch, Portuguese
+
+
+def language_factor(words: Sequence[Sequence[str]]) -> float:
+    """How far to trust the English-trained heads on this text, 0..1 (a heuristic, no model).
+
+    `words` are the wordpieces of each word. More frequent English words than foreign ones
+    -> 1. Otherwise the share of words the English vocabulary holds whole (smoothed towards
+    0.9 over two pseudo-words, so one odd word in a short text does not sink it) maps
+    0.6 -> 0 and 0.9 -> 1, halved when frequent French/German/Spanish/Italian/Dutch/
+    Portuguese words appear. Non-Latin scripts are never "known": they land at 0.
+    """
+    words = [w for w in words if any(c.isalpha() for piece in w for c in piece)]
+    if not words:
+        return 1.0  # emoji, digits, punctuation: nothing points to another language
+    whole = [w[0] for w in words if len(w) == 1]
+    english = sum(1 for w in whole if w in _ENGLISH_MARKERS)
+    foreign = sum(1 for w in whole if w in _FOREIGN_MARKERS)
+    if english and english >= foreign:
+        return 1.0
+    known = sum(1 for w in whole if w != "[UNK]" and w.isascii())
+    share = (known + 1.8) / (len(words) + 2)
+    factor = float(np.clip((share - 0.6) / 0.3, 0.0, 1.0))
+    return factor * 0.5 if foreign else factor
+
+
+class EmotionHeads(nn.Module):
+    """Optional fine-tuned top encoder layers, then [mean; CLS] pooling and two small heads."""
+
+    def __init__(self, config, top_layers: Sequence[nn.Module] = (), hidden: int = 256) -> None:
+        super().__init__()
+        self.config = config
+        self.top = nn.ModuleList(top_layers)
+        width = 2 * config.hidden_size
+        self.emotion = nn.Sequential(nn.Dropout(0.1), nn.Linear(width, hidden), nn.GELU(),
+                                     nn.Dropout(0.1), nn.Linear(hidden, len(EMOTIONS)))
+        self.affect = nn.Sequential(nn.Dropout(0.1), nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, 2))
+        # EmoBank's (valence, arousal) are narrow (sd ~0.17 on -1..1): the head predicts z-scores.
+        self.register_buffer("affect_mean", torch.zeros(2))
+        self.register_buffer("affect_scale", torch.ones(2))
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if len(self.top):
+            hidden = run_layers(self.config, self.top, hidden, attention_mask)
+        return torch.cat([mean_pool(hidden, attention_mask), hidden[:, 0]], dim=-1)
+
+    def predict(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(emotion logits, affect z-scores) from pooled features."""
+        return self.emotion(features), self.affect(features)
+
+    def affect_units(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.affect_scale + self.affect_mean
+
+    def forward(self, hidden, attention_mask):
+        logits, z = self.predict(self.pool(hidden, attention_mask))
+        return logits, self.affect_units(z)
+
+
+def load_heads(model, weights_dir=None) -> tuple[EmotionHeads, dict]:
+    """The shipped heads (and fine-tuned top layers) for the shared `model`, plus their config."""
+    import copy
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    folder = Path(weights_dir) if weights_dir else loading.weights_file(WEIGHTS_NAME, "config.json").parent
+    if not (folder / "config.json").exists():
+        raise loading.MissingModel(f"no text heads in {folder} (config.json missing); train them with "
+                                   "`python -m pipelines.training.text --out DIR`")
+    config = json.loads((folder / "config.json").read_text())
+    k = int(config["top_layers"])
+    layers = model.encoder.layer
+    top = [copy.deepcopy(layers[i]) for i in range(len(layers) - k, len(layers))]
+    heads = EmotionHeads(model.config, top, hidden=int(config["hidden"]))
+    state = {name: t.float() for name, t in load_file(str(folder / "heads.safetensors")).items()}
+    heads.load_state_dict(state)
+    return heads.eval(), config
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Windows to run, which text each belongs to, and each text's language factor."""
+
+    keep: list[int]            # positions (in the caller's list) of texts with content
+    windows: list[list[int]]   # token ids per window, special tokens included
+    owner: list[int]           # index into `keep` per window
+    skipped: list[int]         # windows dropped per kept text (long texts)
+    language: list[float]
+
+
+class TextEmotionAnalyzer:
+    """MiniLM + GoEmotions/EmoBank heads. `analyze(text) -> EmotionEstimate | None`."""
+
+    modality = "text"
+
+    def __init__(self, *, weights_dir: str | None = None, max_windows: int = MAX_WINDOWS,
+                 batch_size: int = 64, threads: int | None = None) -> None:
+        loading.torch_threads(threads)
+        self.max_windows = max(1, int(max_windows))
+        self.batch_size = max(1, int(batch_size))
+        self._tokenizer, self._model = shared_encoder()
+        self._heads, self.config = load_heads(self._model, weights_dir)
+        self._shared = list(self._model.encoder.layer[:len(self._model.encoder.layer) - len(self._heads.top)])
+        self.temperature = float(self.config["temperature"])
+        self.source = str(self.config["source"])
+
+    def analyze(self, text: str) -> EmotionEstimate | None:
+        text = check_text(text)
+        return None if text is None else self.analyze_batch([text])[0]
+
+    def analyze_batch(self, texts: Sequence[str]) -> list[EmotionEstimate | None]:
+        checked = check_texts(texts)
+        prepared = self._prepare(checked)
+        logits, affect = self._infer(prepared)
+        out: list[EmotionEstimate | None] = [None] * len(checked)
+        owner = np.asarray(prepared.owner, dtype=np.int64)
+        for j, position in enumerate(prepared.keep):
+            rows = np.flatnonzero(owner == j)
+            lengths = np.array([len(prepared.windows[r]) for r in rows], dtype=np.float64)
+            out[position] = _to_estimate(logits[rows], affect[rows], lengths, self.temperature,
+                                         prepared.language[j], self.source, prepared.skipped[j])
+        return out
+
+    def _prepare(self, texts: list[str | None]) -> Prepared:
+        keep, clean = [], []
+        for i, text in enumerate(texts):
+            text = normalise_text(text) if text is not None else ""
+            if text:
+                keep.append(i)
+                clean.append(text)
+        if not clean:
+            return Prepared([], [], [], [], [])
+        enc = self._tokenizer(clean, truncation=True, max_length=WINDOW_TOKENS, stride=WINDOW_OVERLAP,
+                              return_overflowing_tokens=True)
+        by_text: dict[int, list[int]] = {}
+        for w, j in enumerate(enc["overflow_to_sample_mapping"]):
+            by_text.setdefault(int(j), []).append(w)
+        windows, owner, skipped = [], [], []
+        for j in range(len(clean)):
+            ws = by_text[j]
+            chosen = sorted({ws[int(round(x))] for x in np.linspace(0, len(ws) - 1, min(len(ws), self.max_windows))})
+            windows += [enc["input_ids"][w] for w in chosen]
+            owner += [j] * len(chosen)
+            skipped.append(len(ws) - len(chosen))
+        words = self._tokenizer(clean, add_special_tokens=False, truncation=True, max_length=512)
+        language = [language_factor(_words_of(e)) for e in words.encodings]
+        return Prepared(keep, windows, owner, skipped, language)
+
+    def _infer(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
+        """Emotion logits (n_windows, 7) and (valence, arousal) (n_windows, 2)."""
+        n = len(prepared.windows)
+        logits, affect = np.zeros((n, len(EMOTIONS)), np.float32), np.zeros((n, 2), np.float32)
+        order = sorted(range(n), key=lambda i: len(prepared.windows[i]))
+        with torch.inference_mode():
+            for begin in range(0, n, self.batch_size):
+                rows = order[begin:begin + self.batch_size]
+                width = max(len(prepared.windows[r]) for r in rows)
+                ids = torch.zeros((len(rows), width), dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for k, r in enumerate(rows):
+                    ids[k, :len(prepared.windows[r])] = torch.tensor(prepared.windows[r])
+                    mask[k, :len(prepared.windows[r])] = 1
+                hidden = run_layers(self._model.config, self._shared, embed_tokens(self._model, ids), mask)
+                lg, va = self._heads(hidden, mask)
+                logits[rows], affect[rows] = lg.float().numpy(), va.float().numpy()
+        return logits, affect
+
+
+def _words_of(encoding) -> list[list[str]]:
+    words: dict[int, list[str]] = {}
+    for word, token in zip(encoding.word_ids, encoding.tokens):
+        if word is not None:
+            words.setdefault(word, []).append(token)
+    return list(words.values())
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = np.asarray(logits, np.float64) / temperature
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def _to_estimate(logits: np.ndarray, affect: np.ndarray, lengths: np.ndarray, temperature: float,
+                 language: float, source: str, skipped: int = 0) -> EmotionEstimate:
+    """One text's windows -> estimate. Confidence = calibrated max probability x language factor."""
+    weights = lengths / lengths.sum()
+    probs = weights @ softmax(logits, temperature)
+    valence, arousal = np.clip(weights @ np.asarray(affect, np.float64), -1.0, 1.0)
+    details = {"windows": int(len(lengths)), "language_factor": round(language, 3)}
+    if skipped:
+        details["windows_skipped"] = int(skipped)
+    return EmotionEstimate(modality="text", probs=dict(zip(EMOTIONS, probs.tolist())), valence=float(valence),
+                           arousal=float(arousal), confidence=float(probs.max() * language), source=source,
+                           details=details)

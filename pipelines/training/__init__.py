@@ -1,0 +1,1 @@
+"""Training commands for the heads shipped under pipelines/weights/: `python -m pipelines.training.<area>`."""
