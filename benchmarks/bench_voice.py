@@ -75,25 +75,21 @@ def load_generator():
     return LlamaCppGenerator(threads=2)
 
 
-def first_sentence(generator, text: str, max_tokens: int):
-    """(the reply's first chunk as Synthesizer.sentences cuts it: a sentence, or a clause of
-    30+ characters ending in a comma; the rest of the token stream)."""
+def first_sentence(generator, text: str, max_tokens: int) -> str:
     from pipelines.speech import split_sentences
 
     buffer = ""
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
-    stream = iter(generator.stream(messages, max_tokens=max_tokens, temperature=0.7, top_p=0.9, seed=7))
-    for piece in stream:
+    for piece in generator.stream(messages, max_tokens=max_tokens, temperature=0.7, top_p=0.9, seed=7):
         buffer += piece
-        done, _ = split_sentences(buffer, clause_after=30)
+        done, _ = split_sentences(buffer)
         if done:
-            return done[0], stream
-    return buffer.strip() or "I hear you.", iter(())
+            return done[0]
+    return buffer.strip() or "I hear you."
 
 
-def analyzer_on_4s_clips(analyzer, repeats: int = 20) -> tuple[float, float, float, float]:
-    """p50/p95/min wall and p50 CPU seconds of the voice analyzer on 4-second RAVDESS clips
-    (min: the least-disturbed run, a hint of the cost on an idle machine)."""
+def analyzer_on_4s_clips(analyzer, repeats: int = 20) -> tuple[float, float, float]:
+    """p50/p95 wall and p50 CPU seconds of the voice analyzer on 4-second RAVDESS-like clips."""
     from benchmarks.eval_voice import DEFAULT_DATA
 
     clips = sorted((DEFAULT_DATA / "ravdess-speech-16k").glob("Actor_0[1-2]/*.flac"))[:repeats]
@@ -113,7 +109,7 @@ def analyzer_on_4s_clips(analyzer, repeats: int = 20) -> tuple[float, float, flo
         analyzer.analyze((16_000, x))
         wall.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
-    return (*percentiles(wall), float(np.min(wall)), float(np.median(cpu)))
+    return (*percentiles(wall), float(np.median(cpu)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,11 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     synthesizer = Synthesizer()
     loads["tts"] = time.perf_counter() - t
-    clip_p50, clip_p95, clip_min, clip_cpu = analyzer_on_4s_clips(analyzer)  # before the LLM shares the CPU
     generator = None if args.no_llm else load_generator()
     if generator is not None:
-        for _ in first_sentence(generator, "Hello!", 8)[1]:  # the first request allocates llama.cpp buffers
-            pass
+        first_sentence(generator, "Hello!", 8)  # the first request allocates llama.cpp buffers
     stages: dict[str, list[float]] = {"asr": [], "voice analyzer": [], "llm first sentence": [],
                                       "tts first audio": [], "total": []}
     with tempfile.TemporaryDirectory(prefix="companion-bench-") as tmp:
@@ -155,13 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         marks.append((time.perf_counter(), time.process_time()))
         estimate = analyzer.analyze((rate, samples))
         marks.append((time.perf_counter(), time.process_time()))
-        reply, rest = first_sentence(generator, transcript.text, args.max_tokens) if generator else \
-            ("I'm here with you, tell me more.", iter(()))
+        reply = first_sentence(generator, transcript.text, args.max_tokens) if generator else \
+            "I'm here with you, tell me more."
         marks.append((time.perf_counter(), time.process_time()))
-        synthesizer.synthesize(reply, mood=estimate)  # as in the app, the LLM keeps generating meanwhile
+        synthesizer.synthesize(reply, mood=estimate)
         marks.append((time.perf_counter(), time.process_time()))
-        for _ in rest:  # let the reply finish before the next turn, so turns do not overlap
-            pass
         spans = [(a, b) for a, b in zip(marks, marks[1:])] + [(marks[0], marks[-1])]
         for name, (a, b) in zip(stages, spans):
             stages[name].append(b[0] - a[0])
@@ -180,12 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         p50, p95 = percentiles(values)
         print(f"| {name} | {p50:.3f} | {p95:.3f} | {np.median(cpu[name]):.3f} |")
     print("(CPU s: process CPU time, all threads; wall time above it means waiting for a busy CPU)")
-    print(f"\nvoice analyzer on 4-second clips: p50 {clip_p50 * 1000:.1f} ms, p95 {clip_p95 * 1000:.1f} ms, "
-          f"min {clip_min * 1000:.1f} ms (CPU p50 {clip_cpu * 1000:.1f} ms)")
+    p50, p95, cpu = analyzer_on_4s_clips(analyzer)
+    print(f"\nvoice analyzer on 4-second clips: p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms "
+          f"(CPU p50 {cpu * 1000:.1f} ms)")
     print("load times (s): " + ", ".join(f"{k} {v:.2f}" for k, v in loads.items()))
     for text, label, reply in heard[:3]:
         print(f"  heard {text!r} [{label}] -> {reply!r}")
-    del generator  # stop llama.cpp's threads before the interpreter exits
     return 0
 
 

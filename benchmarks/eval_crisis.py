@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from pipelines.loading import torch_threads
 
-    torch_threads()  # COMPANION_TORCH_THREADS, else up to 4
+    torch_threads(2)
     rows = load(args.data)
     started = time.perf_counter()
     results = run_detectors(rows)

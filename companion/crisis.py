@@ -255,13 +255,7 @@ def detect(text: str, *, classifier: CrisisClassifier | None | bool = True) -> C
     if found.is_crisis:
         return found
     model = default_classifier() if classifier is True else (classifier or None)
-    if model is None:
-        return found
-    try:
-        return model.check(text)
-    except (OSError, ImportError, RuntimeError) as exc:  # e.g. MiniLM missing: the patterns' answer stands
-        log.error("crisis classifier failed, patterns only for this message: %s", exc)
-        return found
+    return model.check(text) if model is not None else found
 
 
 # -- the reply ----------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ class Transcript:
     language: str
     duration_s: float              # of the audio heard (after any cut)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: decode, asr
-    segments: tuple[Segment, ...] = ()  # times on the speech-only timeline (pauses cut by VAD)
+    segments: tuple[Segment, ...] = ()
     truncated: bool = False        # the audio was longer than max_seconds and was cut
 
 
@@ -165,16 +165,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n+")
 _MAX_CLAUSE = 160  # speak a long run without full stops at its last comma/space past this length
 
 
-def split_sentences(buffer: str, *, clause_after: int | None = None) -> tuple[list[str], str]:
-    """Complete sentences in `buffer`, and the unfinished rest (kept until more text arrives).
-
-    clause_after: when no sentence is complete yet, also release a clause that ends in a
-    comma, semicolon or dash once it is at least this long; used for the first chunk of a
-    reply so its audio starts before a long first sentence is finished."""
-    if clause_after is not None and not _SENTENCE_END.search(buffer):
-        cut = max(buffer.rfind(mark) for mark in (", ", "; ", " - ", " — "))
-        if cut >= clause_after:
-            return [buffer[:cut + 1].strip()], buffer[cut + 1:].lstrip()
+def split_sentences(buffer: str) -> tuple[list[str], str]:
+    """Complete sentences in `buffer`, and the unfinished rest (kept until more text arrives)."""
     done: list[str] = []
     pos = 0
     for match in _SENTENCE_END.finditer(buffer):
@@ -271,16 +263,12 @@ class Synthesizer:
         samples, rate = sf.read(io.BytesIO(result.stdout), dtype="float32")
         return audio.resample(samples, rate, self.sample_rate)
 
-    def sentences(self, text_stream: Iterable[str], *, mood: Any = None,
-                  first_clause_chars: int | None = 30) -> Iterator[tuple[int, np.ndarray]]:
-        """Speak text as it streams in: one (rate, samples) per sentence, as soon as it is
-        complete. The very first chunk may be a clause of at least `first_clause_chars`
-        characters ending in a comma (None: whole sentences only): first audio comes sooner."""
-        buffer, spoken = "", False
+    def sentences(self, text_stream: Iterable[str], *, mood: Any = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Speak text as it streams in: one (rate, samples) per sentence, as soon as it is complete."""
+        buffer = ""
         for piece in text_stream:
             buffer += piece
-            done, buffer = split_sentences(buffer, clause_after=None if spoken else first_clause_chars)
-            spoken = spoken or bool(done)
+            done, buffer = split_sentences(buffer)
             for sentence in done:
                 rate, samples = self.synthesize(sentence, mood=mood)
                 if len(samples):

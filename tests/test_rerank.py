@@ -147,18 +147,12 @@ def test_every_strategy_has_templates_for_every_feeling_that_pass_the_checks(emb
                 assert score.checks["safety"] and score.checks["emotion"], (strategy, label, text, score.problems)
 
 
-@pytest.mark.parametrize("folder", ["fallback", "tails"])
-def test_every_template_and_tail_line_is_safe_in_an_empty_context(folder):
-    lines = 0
+def test_every_template_line_is_safe_in_an_empty_context():
     for strategy in [*USED, "checkin", "checkin_trend"]:
-        for tag, line in load_templates(strategy, folder):
+        for tag, line in load_templates(strategy):
             known = grounding.context_text(ctx("My dog died." if tag == "loss" else "hello"))
             text = line.format(comma_name="", support="someone you trust", other_feeling="a bit down")
-            if folder == "tails":
-                text = "I hear what you're saying. " + text
             assert grounding.problems(text, known) == [], (strategy, tag, text)
-            lines += 1
-    assert lines >= 20
 
 
 def test_support_person_comes_only_from_relation_facts():

@@ -37,22 +37,22 @@ _CHEER = re.compile(r"\b(?:congrat\w*|wonderful|amazing|awesome|fantastic|great 
 # Minimising phrases: well meant, but they tell a hurting person their feeling is wrong.
 _MINIMISING = re.compile(r"\b(?:at least|bright side|silver lining|everything happens for a reason|could be worse"
                          r"|cheer up|don'?t be sad|stop (?:crying|worrying)|it'?s not (?:a big deal|that bad)"
-                         r"|move on|no reason to (?:be|feel)|not the end of the world|doom and gloom|lemons|get over"
-                         r"|how the world is|that'?s life|the way it is|part of life|part of the job)\b", re.I)
+                         r"|move on|no reason to (?:be|feel)|not the end of the world|doom and gloom|lemons|get over|how the world is"
+                         r"|that'?s life|the way it is|part of life|part of the job)\b", re.I)
 _CONDOLENCE = re.compile(r"\b(?:sorry (?:to hear|for your|about)|condolences|that'?s (?:tough|hard|awful|terrible)"
                          r"|must hurt|so sad|i'?m sorry)\b", re.I)
 _HOSTILE = re.compile(r"\b(?:stupid|idiot|dumb|pathetic|shut up|(?<!not )(?<!n't )your (?:own )?fault|deserve(?:d)? it"
                       r"|get over it"
                       r"|stop whining|man up|grow up|ridiculous|overreacting|not a big deal)\b", re.I)
-_ORDERS = re.compile(r"\byou (?:should|need to|have to|must|ought to|'d better|better)\b(?! be (?:so |really |very )?proud)"
-                     r"|\b(?:just|try to) (?:relax|calm down|forget|ignore|stop)\b", re.I)
+_ORDERS = re.compile(r"\byou (?:should|need to|have to|must|ought to|'d better|better)\b(?! be (?:so |really |very )?proud)|\b(?:just|try to) (?:relax|calm"
+                     r" down|forget|ignore|stop)\b", re.I)
 _TIC = re.compile(r"\bnot (?:just|only)\b[^.!?]{1,60}?\b(?:but|it'?s)\b|\bnot about\b[^.!?]{1,60}?\bit'?s about\b", re.I)
-_SUGGESTS = re.compile(r"\b(?:try|maybe|perhaps|might|could|how about|what if you|it (?:may|can) help|one idea"
+_SUGGESTS = re.compile(r"\b(?:try|trying|maybe|perhaps|might|could|how about|what if you|it (?:may|can) help|one idea"
                        r"|a good (?:first )?step|consider|start(?:ing)? (?:with|by))\b", re.I)
 # How strictly replies must resemble the curated ones, per strategy prompt: emotional replies are
 # formulaic and drift shows as distance; questions and advice carry their own topic, so less so.
-TYPICALITY_WEIGHT = {"reflection": 1.0, "affirmation": 1.0, "checkin": 1.25, "checkin_trend": 1.1,
-                     "restatement": 0.75, "other": 0.75, "suggestion": 0.8, "information": 1.0, "question": 0.0}
+TYPICALITY_WEIGHT = {"reflection": 1.0, "affirmation": 1.0, "checkin": 1.25, "checkin_trend": 1.1, "restatement": 0.75,
+                     "other": 0.75, "suggestion": 0.8, "information": 1.0, "question": 0.0}
 _DENIES_NORMAL = re.compile(r"\b(?:it'?s|that'?s|is) not (?:normal|okay|ok|common|natural)\b|^no\b", re.I)
 LISTENING = ("reflection", "restatement", "affirmation", "question")
 CHECKS = ("emotion", "relevance", "safety", "strategy")
@@ -65,7 +65,7 @@ class CandidateScore:
     values: dict[str, float]
     problems: list[str] = field(default_factory=list)
     reading: str | None = None  # the analyzer's label for the candidate
-    variant: str = "full"       # "full" sample, "first_sentence" (cut after it), "first_sentence+tail" (hybrid)
+    variant: str = "full"       # "full" sample, or "first_sentence" (the sample cut after its first sentence)
 
     @property
     def passed(self) -> bool:

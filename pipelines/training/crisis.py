@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache (.npz) to reuse between runs")
     args = parser.parse_args(argv)
-    torch_threads()  # COMPANION_TORCH_THREADS, else up to 4
+    torch_threads(2)
     random.seed(SEED)
     np.random.seed(SEED)
     started = time.time()
