@@ -48,6 +48,8 @@ class Companion:
             consent = self.consent(user)
             flags: list[str] = []
             transcript = None
+            if text is not None and not isinstance(text, str):  # before ASR: `text.strip()` needs a str
+                raise InvalidInput(f"message must be text, got {type(text).__name__}")
             if audio is not None:
                 transcript = self.parts.transcribe(audio)
                 if not (text and text.strip()):

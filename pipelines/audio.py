@@ -61,7 +61,7 @@ def _read_file(path: Path) -> tuple[int, np.ndarray]:
 def _check_rate(rate: Any) -> int:
     try:
         value = int(rate)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # inf overflows int()
         raise AudioError(f"sample rate must be an integer number of Hz, got {rate!r}") from None
     if value != rate or not MIN_RATE <= value <= MAX_RATE:
         raise AudioError(f"sample rate {rate!r} Hz is not usable; expected {MIN_RATE}..{MAX_RATE} Hz "
