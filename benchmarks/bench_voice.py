@@ -5,8 +5,9 @@
 
 Each turn is a sentence spoken by espeak-ng / flite (piper when they are missing), handed over
 whole, as the app gets it when the user stops recording. Stages run one after the other, as
-in Companion.respond: ASR (Whisper + VAD), the voice emotion analyzer, the LLM until its first
-complete sentence (the embedded llama.cpp generator), TTS of that sentence (piper). Also times
+in Companion.respond: ASR (Whisper + VAD), the voice and text emotion analyzers, the reply
+(the real ReplyPipeline: planner, best-of-N on the embedded llama.cpp model, reranker, template
+fallback), TTS of the reply's first sentence (piper; the rest is spoken while it plays). Also times
 the voice analyzer alone on 4-second clips. Prints p50/p95 tables; timings are wall-clock on
 this machine, so note its load (printed) when comparing runs.
 """
@@ -34,7 +35,6 @@ TURNS = (
     "Someone took credit for my work again today.",
     "I think things are slowly getting better.",
 )
-SYSTEM = "You are a warm, supportive companion. Reply in one or two short sentences."
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:
@@ -75,21 +75,20 @@ def load_generator():
     return LlamaCppGenerator(threads=2)
 
 
-def first_sentence(generator, text: str, max_tokens: int) -> str:
-    from pipelines.speech import split_sentences
+def choose_reply(pipeline, text: str, estimates) -> str:
+    """The reply Companion would give: fused mood, plan, best-of-N, rerank (no store: no memories)."""
+    from companion import fusion
+    from companion.config import FusionSettings
+    from companion.generation.reply import TurnContext
 
-    buffer = ""
-    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
-    for piece in generator.stream(messages, max_tokens=max_tokens, temperature=0.7, top_p=0.9, seed=7):
-        buffer += piece
-        done, _ = split_sentences(buffer)
-        if done:
-            return done[0]
-    return buffer.strip() or "I hear you."
+    mood = fusion.fuse([e for e in estimates if e is not None], settings=FusionSettings())
+    return pipeline.choose(TurnContext(user="bench", text=text, mood=mood,
+                                       estimates=tuple(e for e in estimates if e is not None))).text
 
 
-def analyzer_on_4s_clips(analyzer, repeats: int = 20) -> tuple[float, float, float]:
-    """p50/p95 wall and p50 CPU seconds of the voice analyzer on 4-second RAVDESS-like clips."""
+def analyzer_on_4s_clips(analyzer, repeats: int = 20) -> tuple[float, float, float, float]:
+    """p50/p95/min wall and p50 CPU seconds of the voice analyzer on 4-second RAVDESS clips
+    (min: the least-disturbed run, a hint of the cost on an idle machine)."""
     from benchmarks.eval_voice import DEFAULT_DATA
 
     clips = sorted((DEFAULT_DATA / "ravdess-speech-16k").glob("Actor_0[1-2]/*.flac"))[:repeats]
@@ -109,7 +108,7 @@ def analyzer_on_4s_clips(analyzer, repeats: int = 20) -> tuple[float, float, flo
         analyzer.analyze((16_000, x))
         wall.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
-    return (*percentiles(wall), float(np.median(cpu)))
+    return (*percentiles(wall), float(np.min(wall)), float(np.median(cpu)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,10 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--asr", default=None, help="Whisper model (default: pipelines.speech.DEFAULT_ASR_MODEL)")
     parser.add_argument("--no-llm", action="store_true", help="measure ASR, analyzer and TTS only")
     parser.add_argument("--max-tokens", type=int, default=60)
+    parser.add_argument("--candidates", type=int, default=None, help="best-of-N (default: settings)")
     args = parser.parse_args(argv)
     if args.turns < 1:
         parser.error("--turns must be at least 1")
-    from pipelines.speech import DEFAULT_ASR_MODEL, Synthesizer, Transcriber
+    from pipelines.speech import DEFAULT_ASR_MODEL, Synthesizer, Transcriber, split_sentences
     from pipelines.voice import VoiceEmotionAnalyzer
 
     loads: dict[str, float] = {}
@@ -134,10 +134,23 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     synthesizer = Synthesizer()
     loads["tts"] = time.perf_counter() - t
+    clip_p50, clip_p95, clip_min, clip_cpu = analyzer_on_4s_clips(analyzer)  # before the LLM shares the CPU
     generator = None if args.no_llm else load_generator()
+    pipeline = None
     if generator is not None:
-        first_sentence(generator, "Hello!", 8)  # the first request allocates llama.cpp buffers
-    stages: dict[str, list[float]] = {"asr": [], "voice analyzer": [], "llm first sentence": [],
+        from companion.config import Settings
+        from companion.generation.reply import ReplyPipeline
+        from pipelines.embedding import MiniLMEmbedder
+        from pipelines.text import TextEmotionAnalyzer
+
+        llm = Settings().llm
+        if args.candidates:
+            llm = llm.model_copy(update={"candidates": args.candidates})
+        llm = llm.model_copy(update={"max_tokens": args.max_tokens})
+        text_analyzer = TextEmotionAnalyzer()
+        pipeline = ReplyPipeline(generator, llm, text_analyzer=text_analyzer, embedder=MiniLMEmbedder())
+        choose_reply(pipeline, "Hello!", [])  # the first request allocates llama.cpp buffers
+    stages: dict[str, list[float]] = {"asr": [], "voice + text analyzers": [], "reply (best-of-N, reranked)": [],
                                       "tts first audio": [], "total": []}
     with tempfile.TemporaryDirectory(prefix="companion-bench-") as tmp:
         turns = speak_turns(args.turns, Path(tmp))
@@ -148,11 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         transcript = transcriber.transcribe((rate, samples))
         marks.append((time.perf_counter(), time.process_time()))
         estimate = analyzer.analyze((rate, samples))
+        estimates = [estimate, text_analyzer.analyze(transcript.text) if pipeline and transcript.text else None]
         marks.append((time.perf_counter(), time.process_time()))
-        reply = first_sentence(generator, transcript.text, args.max_tokens) if generator else \
+        reply = choose_reply(pipeline, transcript.text or "...", estimates) if pipeline else \
             "I'm here with you, tell me more."
         marks.append((time.perf_counter(), time.process_time()))
-        synthesizer.synthesize(reply, mood=estimate)
+        first = next(iter(split_sentences(reply + " ")[0]), reply)
+        synthesizer.synthesize(first, mood=estimate)  # the rest is synthesised while this plays
         marks.append((time.perf_counter(), time.process_time()))
         spans = [(a, b) for a, b in zip(marks, marks[1:])] + [(marks[0], marks[-1])]
         for name, (a, b) in zip(stages, spans):
@@ -166,18 +181,18 @@ def main(argv: list[str] | None = None) -> int:
     print("| stage | p50 s | p95 s | CPU p50 s |")
     print("|---|---|---|---|")
     for name, values in stages.items():
-        if name == "llm first sentence" and generator is None:
+        if name.startswith("reply") and generator is None:
             print(f"| {name} | not measured | not measured | |")
             continue
         p50, p95 = percentiles(values)
         print(f"| {name} | {p50:.3f} | {p95:.3f} | {np.median(cpu[name]):.3f} |")
     print("(CPU s: process CPU time, all threads; wall time above it means waiting for a busy CPU)")
-    p50, p95, cpu = analyzer_on_4s_clips(analyzer)
-    print(f"\nvoice analyzer on 4-second clips: p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms "
-          f"(CPU p50 {cpu * 1000:.1f} ms)")
+    print(f"\nvoice analyzer on 4-second clips: p50 {clip_p50 * 1000:.1f} ms, p95 {clip_p95 * 1000:.1f} ms, "
+          f"min {clip_min * 1000:.1f} ms (CPU p50 {clip_cpu * 1000:.1f} ms)")
     print("load times (s): " + ", ".join(f"{k} {v:.2f}" for k, v in loads.items()))
     for text, label, reply in heard[:3]:
         print(f"  heard {text!r} [{label}] -> {reply!r}")
+    del generator  # stop llama.cpp's threads before the interpreter exits
     return 0
 
 

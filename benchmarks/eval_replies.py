@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         outcome = pipeline.choose(ctx)
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
-        final = pipeline.reranker.score([outcome.text], ctx, _plan_of(ctx))[0]
+        final = pipeline.reranker.score([outcome.text], ctx, _plan_of(ctx),
+                                        curated_tail="curated_tail" in outcome.flags)[0]
         for cand in outcome.candidates:
             if cand.get("variant", "full") == "first_sentence":  # a cut of a sample already counted
                 continue

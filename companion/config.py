@@ -22,6 +22,11 @@ class LLMSettings(BaseModel):
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     candidates: int = Field(2, ge=1, le=8)  # best-of-N
+    latency_budget_s: float = Field(2.0, gt=0)  # stop sampling once a passing reply exists and this is spent
+    reply_shape: Literal["auto", "hybrid", "free"] = "auto"  # auto: hybrid for the embedded 135M model
+    shots: int = Field(3, ge=0, le=8)            # few-shot exemplars per prompt
+    min_relevance: float = Field(0.25, ge=0, le=1)   # MiniLM similarity a reply needs to the message/memory
+    min_typicality: float = Field(0.45, ge=0, le=1)  # similarity to curated replies for the strategy
     context_tokens: int = Field(2048, ge=256)
     threads: int | None = None
     seed: int | None = 7
@@ -65,7 +70,6 @@ class SpeechSettings(BaseModel):
 
 class PrivacySettings(BaseModel):
     no_biometric_inference: bool = False  # workplaces/schools: never infer emotion from face or voice
-    store_raw_media: bool = False         # raw audio/frames are never stored unless this is on
     retention_days: int | None = None     # purge turns and moods older than this; None keeps them
     crisis_locale: str = "US"
     disclosure_interval_h: float = Field(3.0, gt=0)

@@ -1,12 +1,13 @@
 """`Companion`: the one object the app, the CLI and the Python API talk to."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import defaultdict
 from typing import Any, Iterator
 
-from companion import crisis, fusion
+from companion import crisis, fusion, retention
 from companion.config import Settings
 from companion.errors import InvalidInput
 from companion.memory.facts import Fact, extract_facts
@@ -28,6 +29,10 @@ class Companion:
         self._moods: dict[str, MoodState] = {}
         self._last: dict[str, Reply] = {}
         self._last_estimates: dict[str, tuple[EmotionEstimate, ...]] = {}
+        # Calibration and voice baselines of users who did not allow storing mood data live here,
+        # for this process only (they describe the person's face and voice, so they follow that consent).
+        self._unsaved: dict[tuple[str, str], dict] = {}
+        self._retention = retention.start(self.store, self.settings.privacy)  # purge now, then daily
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **components: Any) -> "Companion":
@@ -58,13 +63,13 @@ class Companion:
                     text = transcript
             message = clean_message(text, self.settings.privacy.max_message_chars)
             estimates = self._sense(user, consent, flags, text=message, audio=audio, image=image, now=now)
-            mood = self._fuse(user, estimates, time.time())  # after sensing: estimates are stamped when made
+            mood = self._fuse(user, estimates, time.time(), consent)  # after sensing: estimates are stamped when made
             new_facts = extract_facts(message)
             ctx = self._context(user, message, mood, estimates, new_facts)
             check = crisis.detect(message)
             if check.is_crisis:  # a fixed, caring answer whatever the LLM would have said
-                outcome = ReplyOutcome(text=crisis.crisis_reply(self.settings.privacy.crisis_locale),
-                                       strategy=None, flags=("crisis",))
+                outcome = ReplyOutcome(text=crisis.crisis_reply(self.settings.privacy.crisis_locale, check.category),
+                                       strategy=None, flags=("crisis", f"crisis_{check.category or 'unspecified'}"))
                 yield outcome.text
             else:
                 outcome = yield from self.parts.replies().stream(ctx)
@@ -94,8 +99,9 @@ class Companion:
             now = time.time()
             if user not in self._moods:  # webcam rate: touch the users row once, not per frame
                 self.store.ensure_user(user, now)
-            estimates = self._sense(user, self.consent(user), [], image=image, audio=audio, now=now)
-            mood = self._fuse(user, estimates, time.time())  # after sensing: estimates are stamped when made
+            consent = self.consent(user)
+            estimates = self._sense(user, consent, [], image=image, audio=audio, now=now)
+            mood = self._fuse(user, estimates, time.time(), consent)  # after sensing: estimates are stamped when made
             return mood
 
     def mood(self, user: str) -> MoodState:
@@ -109,16 +115,17 @@ class Companion:
             raise InvalidInput(f"unknown feeling {label!r}; choose one of {', '.join(EMOTIONS)}")
         with self._locks[user]:
             self.store.ensure_user(user)
-            calibration = fusion.Calibration.from_dict(self.store.get_user_json(user, "calibration"))
+            consent = self.consent(user)
+            calibration = fusion.Calibration.from_dict(self._personal(user, "calibration"))
             estimates = self._last_estimates.get(user, ())
             calibration = fusion.learn(calibration, estimates, label, self.settings.fusion)
-            self.store.set_user_json(user, "calibration", calibration.to_dict())
+            self._keep_personal(user, "calibration", calibration.to_dict(), consent)
             probs = {k: (0.94 if k == label else 0.01) for k in EMOTIONS}
             valence, arousal = circumplex_position(probs)
             mood = MoodState(probs=probs, valence=valence, arousal=arousal, confidence=0.94,
                              contributions={}, at=time.time())
             self._moods[user] = mood
-            if self.consent(user).get("store_mood"):
+            if consent.get("store_mood"):
                 self.store.add_mood(user, mood, "feedback")
             return mood
 
@@ -149,9 +156,13 @@ class Companion:
             self.store.compact()
             for cache in (self._moods, self._last, self._last_estimates):
                 cache.pop(user, None)
+            for key in [k for k in self._unsaved if k[0] == user]:
+                del self._unsaved[key]
             return counts
 
     def close(self) -> None:
+        if self._retention is not None:
+            self._retention.stop()
         self.store.close()
 
     # -- internals ----------------------------------------------------------------------------------
@@ -169,29 +180,42 @@ class Companion:
             elif not consent.get(modality):
                 flags.append(f"{modality}_ignored_no_consent")
             elif modality == "voice":
-                estimates += self._voice(user, signal)
+                estimates += self._voice(user, signal, consent)
             else:
                 estimates += self.parts.analyze("face", signal)
         return tuple(estimates)
 
-    def _voice(self, user: str, audio: Any) -> list[EmotionEstimate]:
-        baseline = self.store.get_user_json(user, "voice_baseline") or None
+    def _personal(self, user: str, key: str) -> dict:
+        """A per-user model (calibration, voice baseline): stored if allowed, else this process's copy."""
+        return self._unsaved.get((user, key)) or self.store.get_user_json(user, key)
+
+    def _keep_personal(self, user: str, key: str, value: dict, consent: dict[str, bool]) -> None:
+        if consent.get("store_mood"):
+            self.store.set_user_json(user, key, value)
+            self._unsaved.pop((user, key), None)
+        else:  # not allowed to store mood data: keep it in memory only, for this session
+            self._unsaved[(user, key)] = value
+
+    def _voice(self, user: str, audio: Any, consent: dict[str, bool]) -> list[EmotionEstimate]:
+        baseline = self._personal(user, "voice_baseline") or None
         found = self.parts.analyze("voice", audio, baseline=baseline)
         for est in found:
             features = est.details.get("features")
             if features:
-                self.store.set_user_json(user, "voice_baseline", self.parts.update_voice_baseline(baseline, features))
+                self._keep_personal(user, "voice_baseline", self.parts.update_voice_baseline(baseline, features),
+                                    consent)
         return found
 
-    def _fuse(self, user: str, estimates: tuple[EmotionEstimate, ...], now: float) -> MoodState:
-        calibration = fusion.Calibration.from_dict(self.store.get_user_json(user, "calibration"))
+    def _fuse(self, user: str, estimates: tuple[EmotionEstimate, ...], now: float,
+              consent: dict[str, bool]) -> MoodState:
+        calibration = fusion.Calibration.from_dict(self._personal(user, "calibration"))
         previous = self._moods.get(user) or self.store.last_mood(user)
         mood = fusion.fuse(estimates, previous=previous, now=now, calibration=calibration,
                            settings=self.settings.fusion) if estimates or previous else MoodState.unknown(now)
         if estimates:
             updated = fusion.observe(calibration, estimates, settings=self.settings.fusion)
             if updated != calibration:  # baselines move at most every few seconds; skip no-op writes
-                self.store.set_user_json(user, "calibration", updated.to_dict())
+                self._keep_personal(user, "calibration", updated.to_dict(), consent)
             self._last_estimates[user] = estimates
         self._moods[user] = mood
         return mood
@@ -213,8 +237,13 @@ class Companion:
                            trend=self._trend(user), name=name)
 
     def _trend(self, user: str):
+        now = time.time()
         days = self.settings.fusion.trend_days
-        return fusion.trend(self.store.moods(user, since=time.time() - days * 86400), settings=self.settings.fusion)
+        found = fusion.trend(self.store.moods(user, since=now - days * 86400), settings=self.settings.fusion)
+        asked = self.store.last_flagged_at(user, "checkin_trend")
+        if found is not None and found.needs_checkin and asked is not None and now - asked < 86400:
+            found = dataclasses.replace(found, needs_checkin=False)  # ask about a low week once a day, not every turn
+        return found
 
     def _disclosure(self, user: str, now: float) -> str | None:
         """Say it is an AI at first contact and again after each interval of continuous use."""

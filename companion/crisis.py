@@ -2,7 +2,8 @@
 
 Two detectors, either of which raises the alarm:
 1. Patterns: explicit first-person statements ("I want to kill myself", "he is hitting me"),
-   matched after known idioms ("this homework is killing me", "to die for") are blanked out.
+   matched after known idioms ("this homework is killing me", "to die for") and accidental injuries
+   ("I burned myself on the oven") are blanked out.
 2. A classifier: logistic regression over MiniLM sentence embeddings, trained by
    `python -m pipelines.training.crisis`, for paraphrases no pattern lists ("I've been giving
    my things away"). Each sentence is scored separately, so one sentence in a long message counts.
@@ -99,7 +100,15 @@ _IDIOMS = [
     r"\b(?:nearly|almost|literally)\s+died\s+(?:laughing|of)\b", r"\bdied\s+laughing\b",
     r"\bsuicide\s+(?:squad|sprints?|doors?|runs?|drills?|mission)\b",
     r"\b(?:kill|killed|killing)\s+(?:it|time|some\s+time|a\s+(?:process|container)|the\s+(?:engine|music|power|"
-    r"mood|vibe|process|app|program|server|bottle|fly|mosquito))\b",
+    r"mood|vibe|process|app|program|server|bottle|fly|mosquito|lights?|lamps?|tv|telly|radio|fan|heat(?:ing|er)|"
+    r"headlights|noise|alarm|motor|conversation))\b",
+    r"\b(?:car|van|bike|phone|batter(?:y|ies)|laptop|computer|tablet|charger|earbuds|headphones|tv|fridge|kettle|printer|"
+    r"router|wifi|engine|boiler|dishwasher|(?:lawn)?mower|bulb|torch|remote|watch|console|controller|speaker|camera)\s+"
+    r"(?:\w+\s+)?(?:died|dead|is\s+dying|gave\s+up|conked\s+out)\b", r"\b(?:is|was|'s|are|were)\s+(?:absolute\s+)?murder\b",
+    r"\b(?:kill|killed|killing|slay|slayed|defeat|defeated)\s+(?:the|a|an|every|all\s+the)\s+(?:\w+\s+)?(?:dragons?|boss|"
+    r"bosses|monsters?|zombies?|enem(?:y|ies)|trolls?|orcs?|goblins?|aliens?|villains?|demons?|vampires?|mobs?)\b",
+    r"\b(?:suicide|self[- ]?harm|self[- ]?injury|overdose)\s+(?:prevention|awareness|rates?|statistics|research|"
+    r"campaigns?|stigma|charit(?:y|ies)|education|policy)\b",  # research and awareness topics
     rf"\b(?:this|that|it|these|those|the|work|school|my|your)\s+(?!(?:{_PEOPLE})\b)(?:\w+\s+){{0,3}}"
     r"(?:is|are|'s|'re)\s+(?:slowly\s+|literally\s+)?killing\s+(?:me|my\s+\w+)\b",
     r"\b(?:mom|mum|dad|parents?|boss|teacher|coach|sister|brother|wife|husband)\s+(?:is\s+|are\s+|will\s+|'s\s+|'ll\s+)?"
@@ -109,6 +118,16 @@ _IDIOMS = [
     r"\b(?:movie|film|book|show|series|episode|ending|finale|season|song|album|plot\s+twist|chapter|speech)(?:'s)?\s+"
     r"(?:\w+\s+){0,2}(?:destroyed|wrecked|killed|ended|gutted|broke|murdered)\s+me\b",  # "the ending destroyed me"
 ]
+# An accidental injury ("burned myself on the oven", "cut my finger chopping") is blanked too, unless it was meant.
+_ACCIDENT = re.compile(
+    r"\b(?:hurt|cut|burn(?:ed|t)?|scalded|injured|bruised|sprained|twisted|pulled|strained|banged|bumped|nicked|sliced|"
+    r"pricked|grazed|scraped)\s+(?:my\s?self|my\s+\w+)\s+(?=accidentally|by\s+accident|(?:on|against)\s+(?:a|an|the|some)\s+"
+    r"(?:\w+\s+)?(?:oven|stove|hob|kettle|iron|pan|pot|tray|grill|barbecue|radiator|heater|glass|can|tin|lid|knife|nail|"
+    r"paper|edge|corner|table|door|cupboard|desk|stairs?|fence|ladder|ice|rock|trampoline|bike)\b|at\s+(?:the\s+)?(?:gym|"
+    r"work|practice|training|football)\b|(?:(?:while|when)\s+(?:i\s+was\s+)?)?(?:cooking|chopping|peeling|slicing|carving|"
+    r"baking|ironing|shaving|cleaning|gardening|sewing|playing|doing|lifting|running|hiking|skiing|skating|skateboarding|"
+    r"climbing|cycling|riding|training|working\s+out|dancing|moving|opening|fixing|building|painting|drilling|wrapping)\b)")
+_MEANT = re.compile(r"\b(?:on\s+purpose|deliberately|intentionally|punish|to\s+feel|deserve|again)\b")
 # Plain denials and recovery ("I would never kill myself", "I used to self-harm") are removed too:
 # the rest of the message still counts ("I'd never hurt myself but I want to die" is caught).
 _DENIAL = re.compile(r"\b(?:would|will|am|'m|'d|wo|do|does|was)\s*(?:never|not|n't)\s+(?:\w+\s+){0,2}(?:kill|hurt|harm|"
@@ -128,7 +147,8 @@ def normalize(text: str) -> str:
 
 def screened(text: str) -> str:
     """What both detectors read: the normalised text without idioms and denials."""
-    text = _DENIAL.sub(" ", _IDIOM_RE.sub(" ", normalize(text)))
+    text = _IDIOM_RE.sub(" ", normalize(text))
+    text = _DENIAL.sub(" ", text if _MEANT.search(text) else _ACCIDENT.sub(" ", text))
     return re.sub(r"\s+", " ", text).strip()
 
 

@@ -74,6 +74,8 @@ def to_mono_float(samples: Any) -> np.ndarray:
     arr = np.asarray(samples)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise AudioError(f"audio samples must be numbers, got dtype {arr.dtype}")
+    if arr.ndim == 2 and arr.size == 0:  # (n, 0) or (0, ch): no samples, i.e. silence
+        return np.zeros(0, np.float32)
     if arr.ndim == 2:
         # Gradio gives (n, channels); some libraries give (channels, n): the short side is channels.
         axis = 1 if arr.shape[1] <= arr.shape[0] else 0

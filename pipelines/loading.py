@@ -109,10 +109,15 @@ def weights_file(*parts: str) -> Path:
 
 
 def torch_threads(n: int | None = None) -> None:
-    """Keep torch from oversubscribing a small machine (2 cores here)."""
+    """Keep torch from oversubscribing a small machine (2 cores here).
+
+    Default one thread: the runtime's torch models are small (MiniLM, the face and voice nets),
+    and once torch has run, its OpenMP workers slow llama.cpp's token decode 2.5x on 2 cores
+    (12.9 -> 31 ms/token measured). Set COMPANION_TORCH_THREADS for more (batch evaluation, training).
+    """
     import torch
 
-    want = n or int(os.environ.get("COMPANION_TORCH_THREADS", "0")) or min(4, os.cpu_count() or 1)
+    want = n or int(os.environ.get("COMPANION_TORCH_THREADS", "0")) or 1
     if torch.get_num_threads() != want:
         torch.set_num_threads(want)
 

@@ -36,7 +36,7 @@ class Transcript:
     language: str
     duration_s: float              # of the audio heard (after any cut)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: decode, asr
-    segments: tuple[Segment, ...] = ()
+    segments: tuple[Segment, ...] = ()  # times on the speech-only timeline (pauses cut by VAD)
     truncated: bool = False        # the audio was longer than max_seconds and was cut
 
 
@@ -165,8 +165,16 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n+")
 _MAX_CLAUSE = 160  # speak a long run without full stops at its last comma/space past this length
 
 
-def split_sentences(buffer: str) -> tuple[list[str], str]:
-    """Complete sentences in `buffer`, and the unfinished rest (kept until more text arrives)."""
+def split_sentences(buffer: str, *, clause_after: int | None = None) -> tuple[list[str], str]:
+    """Complete sentences in `buffer`, and the unfinished rest (kept until more text arrives).
+
+    clause_after: when no sentence is complete yet, also release a clause that ends in a
+    comma, semicolon or dash once it is at least this long; used for the first chunk of a
+    reply so its audio starts before a long first sentence is finished."""
+    if clause_after is not None and not _SENTENCE_END.search(buffer):
+        cut = max(buffer.rfind(mark) for mark in (", ", "; ", " - ", " — "))
+        if cut >= clause_after:
+            return [buffer[:cut + 1].strip()], buffer[cut + 1:].lstrip()
     done: list[str] = []
     pos = 0
     for match in _SENTENCE_END.finditer(buffer):
@@ -198,9 +206,11 @@ def voice_style(mood: Any = None) -> dict[str, float]:
     elif mood is not None:
         label, arousal = getattr(mood, "label", None), float(getattr(mood, "arousal", 0.0))
     arousal = float(np.clip(arousal if np.isfinite(arousal) else 0.0, -1.0, 1.0))
-    length = 1.0 - 0.15 * arousal + (0.08 if label == "sadness" else 0.0)
+    # The voice's durations follow length_scale only in part (0.88 -> 1.14 lengthens by 14%),
+    # so the range is wide enough to be heard.
+    length = 1.0 - 0.2 * arousal + (0.1 if label == "sadness" else 0.0)
     noise = 0.667 + 0.1 * arousal - (0.1 if label == "sadness" else 0.0)
-    return {"length_scale": round(float(np.clip(length, 0.85, 1.25)), 3),
+    return {"length_scale": round(float(np.clip(length, 0.82, 1.3)), 3),
             "noise_scale": round(float(np.clip(noise, 0.45, 0.8)), 3)}
 
 
@@ -263,12 +273,16 @@ class Synthesizer:
         samples, rate = sf.read(io.BytesIO(result.stdout), dtype="float32")
         return audio.resample(samples, rate, self.sample_rate)
 
-    def sentences(self, text_stream: Iterable[str], *, mood: Any = None) -> Iterator[tuple[int, np.ndarray]]:
-        """Speak text as it streams in: one (rate, samples) per sentence, as soon as it is complete."""
-        buffer = ""
+    def sentences(self, text_stream: Iterable[str], *, mood: Any = None,
+                  first_clause_chars: int | None = 30) -> Iterator[tuple[int, np.ndarray]]:
+        """Speak text as it streams in: one (rate, samples) per sentence, as soon as it is
+        complete. The very first chunk may be a clause of at least `first_clause_chars`
+        characters ending in a comma (None: whole sentences only): first audio comes sooner."""
+        buffer, spoken = "", False
         for piece in text_stream:
             buffer += piece
-            done, buffer = split_sentences(buffer)
+            done, buffer = split_sentences(buffer, clause_after=None if spoken else first_clause_chars)
+            spoken = spoken or bool(done)
             for sentence in done:
                 rate, samples = self.synthesize(sentence, mood=mood)
                 if len(samples):

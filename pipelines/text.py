@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from companion.types import EMOTIONS, EmotionEstimate
-from pipelines import loading
+from pipelines import loading, text_negation
 from pipelines.embedding import embed_tokens, mean_pool, run_layers, shared_encoder
 
 WEIGHTS_NAME = "text"
@@ -193,6 +193,7 @@ class Prepared:
     owner: list[int]           # index into `keep` per window
     skipped: list[int]         # windows dropped per kept text (long texts)
     language: list[float]
+    ended: list[tuple[frozenset, bool]] = field(default_factory=list)  # feelings said to be over, mixed
 
 
 class TextEmotionAnalyzer:
@@ -225,7 +226,7 @@ class TextEmotionAnalyzer:
             rows = np.flatnonzero(owner == j)
             lengths = np.array([len(prepared.windows[r]) for r in rows], dtype=np.float64)
             out[position] = _to_estimate(logits[rows], affect[rows], lengths, self.temperature,
-                                         prepared.language[j], self.source, prepared.skipped[j])
+                                         prepared.language[j], self.source, prepared.skipped[j], prepared.ended[j])
         return out
 
     def _prepare(self, texts: list[str | None]) -> Prepared:
@@ -236,7 +237,7 @@ class TextEmotionAnalyzer:
                 keep.append(i)
                 clean.append(text)
         if not clean:
-            return Prepared([], [], [], [], [])
+            return Prepared([], [], [], [], [], [])
         enc = self._tokenizer(clean, truncation=True, max_length=WINDOW_TOKENS, stride=WINDOW_OVERLAP,
                               return_overflowing_tokens=True)
         by_text: dict[int, list[int]] = {}
@@ -251,7 +252,7 @@ class TextEmotionAnalyzer:
             skipped.append(len(ws) - len(chosen))
         words = self._tokenizer(clean, add_special_tokens=False, truncation=True, max_length=512)
         language = [language_factor(_words_of(e)) for e in words.encodings]
-        return Prepared(keep, windows, owner, skipped, language)
+        return Prepared(keep, windows, owner, skipped, language, [text_negation.ended_feelings(t) for t in clean])
 
     def _infer(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
         """Emotion logits (n_windows, 7) and (valence, arousal) (n_windows, 2)."""
@@ -288,12 +289,16 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 
 def _to_estimate(logits: np.ndarray, affect: np.ndarray, lengths: np.ndarray, temperature: float,
-                 language: float, source: str, skipped: int = 0) -> EmotionEstimate:
+                 language: float, source: str, skipped: int = 0,
+                 ended: tuple[frozenset, bool] = (frozenset(), False)) -> EmotionEstimate:
     """One text's windows -> estimate. Confidence = calibrated max probability x language factor."""
     weights = lengths / lengths.sum()
     probs = weights @ softmax(logits, temperature)
     valence, arousal = np.clip(weights @ np.asarray(affect, np.float64), -1.0, 1.0)
+    probs, valence = text_negation.apply(probs, float(valence), *ended)  # "not sad anymore" (text_negation.py)
     details = {"windows": int(len(lengths)), "language_factor": round(language, 3)}
+    if ended[0]:
+        details["ended_feelings"] = sorted(ended[0])
     if skipped:
         details["windows_skipped"] = int(skipped)
     return EmotionEstimate(modality="text", probs=dict(zip(EMOTIONS, probs.tolist())), valence=float(valence),

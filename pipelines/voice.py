@@ -22,8 +22,10 @@ import numpy as np
 
 from companion.types import EMOTIONS, EmotionEstimate
 from pipelines import audio, voice_features
-from pipelines.voice_model import (RAVDESS_LABELS, TO_EMOTION, BaselineError, VoiceModel,  # noqa: F401
+from pipelines.voice_model import (RAVDESS_LABELS, TO_EMOTION, BaselineError, VoiceModel,
                                    baseline_turns, update_baseline)
+
+__all__ = ["VoiceEmotionAnalyzer", "VoiceReading", "update_baseline", "BaselineError"]
 
 MAX_SECONDS = 30.0     # analyse the last 30 s of longer audio
 MIN_VOICED_S = 0.25    # less voiced speech than this is no evidence: None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 MAX_SECONDS = 30.0     # the encoder's positional table covers 30 s
+NOISE_FLOOR_DB = -70.0  # after level normalisation (loud frames at -20 dBFS): 50 dB below speech
 
 
 class WhisperEncoder:
@@ -34,6 +35,11 @@ class WhisperEncoder:
 
         # Whisper's log-mel keeps the absolute level; the microphone's gain is not an emotion.
         samples, _ = normalise_level(np.asarray(samples, np.float32)[-int(MAX_SECONDS * 16_000):])
+        # Pauses are part of the pooled states, and Whisper's log-mel spans 80 dB: digital
+        # silence, 16-bit dither and a quiet room would all read differently. A fixed, seeded
+        # noise floor 50 dB under the speech makes them alike (and the output deterministic).
+        floor = np.random.default_rng(0).standard_normal(len(samples)).astype(np.float32)
+        samples = samples + floor * np.float32(10 ** (NOISE_FLOOR_DB / 20))
         mel = self.features(samples)
         frames = max(2, min(3000, mel.shape[1] // 2 * 2))
         window = np.zeros((1, mel.shape[0], frames), np.float32)

@@ -147,3 +147,21 @@ def test_export_and_forget(tmp_path):
 
 def test_feedback_labels_are_the_emotions():
     assert "sadness" in EMOTIONS
+
+
+def test_a_low_week_gets_one_check_in_a_day_not_one_every_turn(tmp_path):
+    import time
+
+    from companion.types import MoodState
+
+    bot = make(tmp_path, text=FixedAnalyzer("text", "sadness"))
+    bot.consent("dana", store_mood=True)
+    now = time.time()
+    probs = {k: (0.8 if k == "sadness" else 0.2 / 6) for k in EMOTIONS}
+    for days_ago in (1, 2, 3, 4):
+        bot.store.add_mood("dana", MoodState(probs=probs, valence=-0.6, arousal=-0.2, confidence=0.8,
+                                             at=now - days_ago * 86400), "turn")
+    first = bot.respond("dana", "I went to work and came home.")
+    assert "checkin_trend" in first.flags
+    second = bot.respond("dana", "I made some dinner afterwards.")
+    assert "checkin_trend" not in second.flags  # asked already today

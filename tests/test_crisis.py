@@ -44,10 +44,7 @@ def test_patterns_catch_immediate_danger(text):
 
 HARD_NEGATIVES = ["this homework is killing me", "I could kill for a pizza", "the movie's ending destroyed me",
                   "suicide squad was a fun film", "my mom is going to kill me if I'm late",
-                  pytest.param("I'd rather die than sing in public", marks=pytest.mark.xfail(
-                      reason="known false alarm: with the idiom removed, 'i sing in public' scores 0.43 (docs/safety.md)",
-                      strict=True)),
-                  "these shoes are to die for", "kill the process on port 80"]
+                  "I'd rather die than sing in public", "these shoes are to die for", "kill the process on port 80"]
 
 
 @pytest.mark.parametrize("text", HARD_NEGATIVES)
@@ -123,3 +120,15 @@ def test_companion_answers_a_crisis_with_the_fixed_message_not_the_model(tmp_pat
     assert "detailed plan" not in reply.text and "detailed plan" not in streamed
     assert len(generator.calls) == calls  # the model was not asked at all
     assert bot.respond("alice", "thanks, I feel a bit better").flags.count("crisis") == 0
+
+
+@pytest.mark.parametrize("message, category, must, must_not", [
+    ("I've decided to end my life tonight.", "self_harm", "116 123", "get to a safe place"),
+    ("He has a knife and he's coming for me right now.", "danger", "999", "116 123"),
+])
+def test_companion_words_the_crisis_reply_for_its_kind_and_flags_it(tmp_path, message, category, must, must_not):
+    bot = Companion(Settings(data_dir=tmp_path, privacy={"crisis_locale": "UK"}), generator=EchoGenerator("x"),
+                    embedder=MiniLM(), analyzers={"text": None})
+    reply = bot.respond("alice", message)
+    assert {"crisis", f"crisis_{category}"} <= set(reply.flags)
+    assert must in reply.text and must_not not in reply.text

@@ -26,6 +26,16 @@ def test_llamacpp_respects_max_tokens(llama):
     assert 0 < len(text.split()) <= 6
 
 
+def test_llamacpp_stops_decoding_when_the_reader_stops(llama):
+    story = [{"role": "user", "content": "Tell me a very long story about a dragon and a lighthouse."}]
+    stream = llama.stream(story, max_tokens=300, temperature=0.7, seed=3)
+    first = [next(stream) for _ in range(3)]
+    stream.close()  # the reply pipeline does this once it has a first sentence
+    assert len(first) == 3 and llama.last_stream["chunks"] < 60  # not the 300 tokens asked for
+    after = "".join(llama.stream(MESSAGES, max_tokens=12, temperature=0.0, top_p=1.0, seed=1))
+    assert after.strip() and llama.last_stream["chunks"] <= 14  # the slot is free for the next request
+
+
 def test_llamacpp_missing_model_says_what_to_do(tmp_path):
     with pytest.raises(MissingModel, match="COMPANION_LLM__MODEL"):
         registry.create("generator", "llamacpp", model=str(tmp_path / "nope.gguf"))

@@ -230,6 +230,35 @@ def test_retention_runs_on_start_and_then_on_its_timer(tmp_path):
     assert not timer.alive
 
 
+def test_companion_starts_retention_and_close_stops_it(tmp_path):
+    now = time.time()
+    first = make_bot(tmp_path)
+    first.store.ensure_user("alice", now)
+    first.store.save_exchange("alice", user_text="stale turn", reply_text="ok", at=now - 10 * 86400, mood=None, meta={})
+    first.close()
+    bot = make_bot(tmp_path, privacy={"retention_days": 7})
+    try:
+        assert bot.store.count_turns("alice") == 0  # purged when the companion started
+        assert bot._retention is not None and bot._retention.alive
+    finally:
+        bot.close()
+    assert not bot._retention.alive
+    assert make_bot(tmp_path)._retention is None  # retention is off unless a number of days is set
+
+
+def test_calibration_and_voice_baseline_are_stored_only_with_mood_consent(tmp_path):
+    bot = make_bot(tmp_path)
+    bot.consent("alice", voice=True, face=True)  # inference allowed, storing mood data not
+    bot.respond("alice", "hi", audio=clip(3), image=frame(3))
+    bot.feedback("alice", "joy")
+    profile = bot.export("alice")["profile"]
+    assert not profile.get("calibration") and not profile.get("voice_baseline")
+    assert bot._personal("alice", "calibration")  # learned, but kept in memory for this process only
+    bot.consent("alice", store_mood=True)
+    bot.feedback("alice", "sadness")
+    assert bot.export("alice")["profile"].get("calibration")
+
+
 # -- raw media ----------------------------------------------------------------------------------
 def test_raw_audio_and_frames_are_never_stored(tmp_path):
     bot = make_bot(tmp_path)

@@ -66,11 +66,21 @@ def smollm():
 # -- contract, with a known reply at the model's edge --------------------------------------------
 def test_stream_yields_pieces_and_returns_the_outcome(embedder):
     good = "I'm so sorry about your grandmother. Losing her must hurt so much."
-    pipeline = ReplyPipeline(EchoGenerator(good), LLM, embedder=embedder)
+    pipeline = ReplyPipeline(EchoGenerator(good), LLM.model_copy(update={"backend": "openai"}), embedder=embedder)
+    assert not pipeline.hybrid  # a bigger model's whole reply is used as written
     pieces, outcome = run(pipeline, ctx("My grandmother died last week.", "sadness"))
     assert isinstance(outcome, ReplyOutcome) and "".join(pieces).strip() == outcome.text == good
     assert outcome.flags[0] == "generated" and outcome.strategy.name == "reflection" and outcome.strategy.reason
     assert outcome.blocks["strategy_name"] == "reflection" and len(outcome.candidates) >= 1
+
+
+def test_embedded_model_keeps_its_first_sentence_and_gets_a_curated_second(embedder):
+    drifting = "I'm so sorry about your grandmother. It's also an amazing opportunity to grow."
+    pipeline = ReplyPipeline(EchoGenerator(drifting), LLM, embedder=embedder)
+    assert pipeline.hybrid  # embedded SmolLM2: backend llamacpp, no model path
+    _, outcome = run(pipeline, ctx("My grandmother died last week.", "sadness"))
+    assert outcome.text.startswith("I'm so sorry about your grandmother. ") and "opportunity" not in outcome.text
+    assert outcome.flags[:2] == ("generated", "curated_tail")
 
 
 def test_the_reply_that_started_this_issue_is_replaced_by_a_template(embedder):

@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks.eval_replies import estimate, mood_of
 from companion.generation import grounding
-from companion.generation.fallback import choices, fallback_reply, load_templates, support_person
+from companion.generation.fallback import choices, fallback_reply, fill, load_templates, support_person, topic
 from companion.generation.planner import USED, plan
 from companion.generation.rerank import Reranker, emotion_fit, lexicon_fit, pick
 from companion.generation.reply import TurnContext
@@ -147,12 +147,28 @@ def test_every_strategy_has_templates_for_every_feeling_that_pass_the_checks(emb
                 assert score.checks["safety"] and score.checks["emotion"], (strategy, label, text, score.problems)
 
 
-def test_every_template_line_is_safe_in_an_empty_context():
+@pytest.mark.parametrize("folder", ["fallback", "tails"])
+def test_every_template_and_tail_line_is_safe_in_an_empty_context(folder):
+    lines = 0
     for strategy in [*USED, "checkin", "checkin_trend"]:
-        for tag, line in load_templates(strategy):
+        for tag, line in load_templates(strategy, folder):
             known = grounding.context_text(ctx("My dog died." if tag == "loss" else "hello"))
-            text = line.format(comma_name="", support="someone you trust", other_feeling="a bit down")
+            text = fill(line)
+            if folder == "tails":
+                text = "I hear what you're saying. " + text
             assert grounding.problems(text, known) == [], (strategy, tag, text)
+            lines += 1
+    assert lines >= 20
+
+
+def test_templates_name_the_users_own_topic(embedder):
+    assert topic("My neighbour plays loud music every night.") == "neighbour"
+    assert topic("I have my driving test next week.") == "driving test"
+    assert topic("My best friend is moving away.") == "best friend"
+    assert topic("I hate my own life.") is None
+    context = ctx("My neighbour plays loud music every single night.", "anger")
+    text = fallback_reply(context, plan(context), embedder)
+    assert "your neighbour" in text and problems(text, context) == []
 
 
 def test_support_person_comes_only_from_relation_facts():
@@ -176,3 +192,10 @@ def test_strategy_check_needs_a_question_for_a_checkin():
     asks, tells = reranker.score(["You've seemed low lately. How are you really?", "You've seemed low lately."],
                                  context, plan(context))
     assert asks.checks["strategy"] and not tells.checks["strategy"]
+
+
+@pytest.mark.parametrize("text, bad", [("Hello, my name is Carla.", True), ("Call me Bob, I'm here for you.", True),
+                                       ("I'm Ember, an AI companion.", False), ("I'm here for you.", False)])
+def test_a_reply_that_gives_itself_another_name_fails_grounding(text, bad):
+    found = [p for p in grounding.problems(text, "hello") if "name other than Ember" in p]
+    assert bool(found) is bad, found

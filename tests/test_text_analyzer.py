@@ -36,6 +36,8 @@ VALENCE_CASES = [
     ("I miss you :(", -1),
     ("I'm not happy at all", -1),
     ("I'm not sad anymore", +1),
+    ("I don't feel lonely any more", +1),
+    ("I'm no longer scared of it", +1),
     ("This isn't bad at all, actually I really like it", +1),
     ("I don't feel good, nothing is going right", -1),
     ("It was scary at first but I ended up loving every minute", +1),
@@ -50,6 +52,42 @@ def test_valence_direction_on_clear_cases(analyzer, text, sign):
     est = analyzer.analyze(text)
     check_invariants(est)
     assert est.valence * sign > 0, f"{text!r}: valence {est.valence:+.3f}, expected sign {sign:+d}"
+
+
+def test_an_ended_feeling_is_not_read_as_the_feeling_unless_another_is_named(analyzer):
+    over = analyzer.analyze("I stopped being so anxious")
+    assert over.label != "fear" and over.details["ended_feelings"] == ["fear"]
+    mixed = analyzer.analyze("I'm not sad anymore but I'm still furious at him")
+    assert mixed.valence < 0  # the anger is still there: no flip
+
+
+def test_negation_rule_is_narrow_and_pure():
+    import numpy as np
+
+    from pipelines import text_negation as tn
+
+    assert tn.ended_feelings("I'm not happy at all") == (frozenset(), False)  # plain "not": left to the model
+    assert tn.ended_feelings("not sad any more, just angry")[1] is True
+    probs = np.array([0.05, 0.05, 0.8, 0.04, 0.03, 0.02, 0.01])
+    new, valence = tn.apply(probs, -0.5, frozenset({"sadness"}))
+    assert new[2] == 0 and abs(new.sum() - 1) < 1e-9 and valence == pytest.approx(0.37)
+    assert probs[2] == 0.8  # input untouched
+
+
+# Negation moves valence the right way even where the sign does not flip.
+NEGATION_PAIRS = [
+    ("I'm not sad anymore", "I'm sad", +1),
+    ("I'm not angry anymore", "I'm angry", +1),
+    ("This isn't bad", "This is bad", +1),
+    ("I'm not happy at all", "I'm happy", -1),
+    ("I don't love it", "I love it", -1),
+]
+
+
+@pytest.mark.parametrize("negated,plain,direction", NEGATION_PAIRS)
+def test_negation_moves_valence_the_right_way(analyzer, negated, plain, direction):
+    shift = analyzer.analyze(negated).valence - analyzer.analyze(plain).valence
+    assert shift * direction > 0.05, f"{negated!r} vs {plain!r}: valence shift {shift:+.3f}"
 
 
 LABEL_CASES = [

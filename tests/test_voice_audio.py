@@ -87,5 +87,7 @@ def test_a_text_file_is_not_audio(tmp_path):
 
 def test_empty_and_silent_input():
     assert audio.load((16_000, np.zeros(0, np.int16))).size == 0
+    assert audio.load((16_000, np.zeros((2000, 0), np.float32))).size == 0
+    assert audio.load((16_000, np.zeros((0, 2), np.int16))).size == 0
     assert audio.is_silent(audio.load((16_000, np.zeros(800, np.int16))))
     assert not audio.is_silent(tone(16_000))

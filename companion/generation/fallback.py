@@ -26,6 +26,14 @@ _PEOPLE = ("best friend", "sister", "brother", "mother", "father", "wife", "husb
            "uncle", "cousin", "roommate", "therapist")
 _RELATION = re.compile(r"^The user's (" + "|".join(_PEOPLE) + r") is ([A-Z][\w'\- ]{0,40})\.$")
 MIN_TEMPLATE_MATCH = 0.3
+# "my <thing>" in the message becomes " about your <thing>" in a template: the user's own word, so
+# the reply is about their message without inventing anything. Two words when the second is a head noun.
+_MY = re.compile(r"\bmy ([a-z][a-z'\-]*)(?: ([a-z][a-z'\-]*))?", re.I)
+_NOT_TOPICS = {"own", "mind", "head", "heart", "life", "way", "time", "best", "very", "only", "whole", "god", "feelings",
+               "eyes", "hands", "self", "fault", "turn", "side", "bed", "phone", "hair"}
+_HEADS = {"test", "exam", "interview", "loan", "university", "school", "defence", "defense", "shift", "results",
+          "appointment", "party", "flight", "job", "project", "report", "friend", "teacher", "house", "flat", "wedding",
+          "cake", "car", "novel", "painting"}
 _SAFE_NAME = re.compile(r"^[^\W\d_][\w'\- ]{0,29}$")
 
 
@@ -62,11 +70,35 @@ def support_person(facts: Sequence[str]) -> str | None:
     return None
 
 
+def topic(text: str) -> str | None:
+    """The first "my <thing>" of the message ("driving test", "neighbour"), or None."""
+    for match in _MY.finditer(text):
+        first, second = match.group(1).lower(), (match.group(2) or "").lower()
+        if first in ("best", "old", "little", "big", "new", "younger", "older") and second:
+            return f"{first} {second}"
+        if first in _NOT_TOPICS:
+            continue
+        return f"{first} {second}" if second in _HEADS else first
+    return None
+
+
 def slots(ctx: Any, plan: Any) -> dict[str, str]:
     name = safe_name(getattr(ctx, "name", None))
-    return {"comma_name": f", {name}" if name else "",
+    thing = topic(getattr(ctx, "text", ""))
+    return {"comma_name": f", {name}" if name else "", "about": f" about your {thing}" if thing else "",
             "support": support_person(getattr(ctx, "facts", ())) or "someone you trust",
             "other_feeling": FEELING_WORDS.get(plan.feeling, "a bit quiet")}
+
+
+class _Slots(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def fill(template: str, **values: str) -> str:
+    """A template with its slots filled; a slot not given is left empty (no KeyError mid-reply)."""
+    defaults = {"support": "someone you trust", "other_feeling": FEELING_WORDS["sadness"]}
+    return template.format_map(_Slots({**defaults, **values}))
 
 
 def choices(plan: Any, folder: str = "fallback") -> list[str]:
@@ -83,7 +115,7 @@ def choices(plan: Any, folder: str = "fallback") -> list[str]:
 
 def fallback_reply(ctx: Any, plan: Any, embedder: Any = None, exclude: Sequence[str] = ()) -> str:
     """The curated reply for this plan, slots filled, closest in meaning to the message."""
-    filled = [t.format(**slots(ctx, plan)) for t in choices(plan)]
+    filled = [fill(t, **slots(ctx, plan)) for t in choices(plan)]
     fresh = [t for t in filled if t not in set(exclude)] or filled  # don't repeat the last reply word for word
     if len(fresh) == 1:
         return fresh[0]

@@ -27,12 +27,16 @@ HUMAN_CLAIM = re.compile(
     r" too|experienced)\b|\bwhen i was (?:a |young|little|your age|in)|\b(?:same|this|that) (?:thing )?happened to me"
     r"|\bme too\b|\bi(?:'m| am) (?:going|heading) to (?:the|a|my)\b|\bnot an ai\b|\bi(?:'m| am) not (?:a |an )?"
     r"(?:ai|bot|robot|machine|program)\b", re.I)
+# The persona's only name is Ember; any other self-name came from an injection or was invented.
+# Case-sensitive on purpose: "I'm Carla" is a name, "I'm here" is not.
+SELF_NAME = re.compile(r"\b(?:[Mm]y name is|[Mm]y name's|I'm called|I am called|[Cc]all me|I am|I'm)\s+(?!Ember\b)([A-Z][a-z]+)\b")
 DIAGNOSIS = re.compile(
     r"\byou (?:have|might have|may have|probably have|likely have|are suffering from|suffer from|could have|show signs of)"
     r" (?:(?:clinical |severe |major )?depression|an? (?:anxiety |mental |panic |personality |eating )?disorder|ptsd"
     r"|bipolar|adhd|ocd|autism|schizophrenia|a mental illness|burnout syndrome)"
     r"|\byou(?:'re| are) (?:clinically |probably |definitely )?(?:depressed|bipolar|autistic|psychotic|mentally ill)\b"
-    r"|\b(?:take|try|increase|stop taking) (?:some |your )?(?:medication|pills|antidepressants|xanax|sleeping pills)",
+    r"|\b(?:take|try|increase|stop taking) (?:some |your )?(?:medication|pills|antidepressants|xanax|sleeping pills)"
+    r"|\b(?:phobia|disorder|syndrome|panic attacks?|trauma|clinical|diagnos\w*|symptoms?)\b",
     re.I)
 # Claims about other people's future acts or past habits: the user never told us those.
 INVENTED_EVENT = re.compile(r"\b(?:they|he|she)(?:'ll| will| are going to| is going to| won'?t| aren'?t going to"
@@ -56,7 +60,7 @@ _GENERIC_YOUR = set(
     "energy mood spirits pace hands shoulders head hopes values boundaries limits reaction reactions response "
     "instincts gut intuition feelings dedication strength resilience determination passion confidence skills "
     "abilities talent talents space head first dream journey new next big efforts work hard achievement achievements "
-    "accomplishment accomplishments milestone moment success".split())
+    "accomplishment accomplishments milestone moment success loss grief ai companion part trust care".split())
 _SAME = [set(group.split()) for group in (
     "mom mum mother mama mommy mummy parents family", "dad father papa daddy parents family",
     "grandma grandmother granny nan nana grandparents family", "grandpa grandfather granddad grandparents family",
@@ -174,6 +178,9 @@ def problems(text: str, known: str, *, recent: Sequence[str] = (), max_words: in
         found.append("mentions a hotline (the crisis path handles those)")
     if HUMAN_CLAIM.search(text):
         found.append(f"claims a human life: {HUMAN_CLAIM.search(text).group(0)!r}")
+    self_name = SELF_NAME.search(text)
+    if self_name:
+        found.append(f"gives itself a name other than Ember ({self_name.group(1)!r})")
     if DIAGNOSIS.search(text):
         found.append(f"diagnosis or medication advice: {DIAGNOSIS.search(text).group(0)!r}")
     if INVENTED_EVENT.search(text):

@@ -49,9 +49,14 @@ class LlamaCppGenerator:
         if seed is not None:
             request["seed"] = seed
         chunks: queue.Queue = queue.Queue()
+        cancelled = threading.Event()
+        self.last_stream = {"chunks": 0, "cancelled": False}  # what llama.cpp delivered (diagnostics, tests)
+        stats = self.last_stream
 
         def on_chunk(chunk):
             chunks.put(chunk)
+            stats["chunks"] += 1
+            return cancelled.is_set()  # True tells llama.cpp to stop decoding (the consumer went away)
 
         def work():
             try:
@@ -63,16 +68,24 @@ class LlamaCppGenerator:
             finally:
                 chunks.put(_DONE)
 
-        threading.Thread(target=work, daemon=True, name="llamacpp-stream").start()
-        while True:
-            item = chunks.get()
-            if item is _DONE:
-                return
-            if isinstance(item, Exception):
-                raise item
-            if isinstance(item, dict) and "error" in item:
-                raise GenerationError(f"llama.cpp error: {item['error']}")
-            for choice in item.get("choices", []) if isinstance(item, dict) else []:
-                piece = (choice.get("delta") or {}).get("content")
-                if piece:
-                    yield piece
+        worker = threading.Thread(target=work, daemon=True, name="llamacpp-stream")
+        worker.start()
+        try:
+            while True:
+                item = chunks.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, Exception):
+                    raise item
+                if isinstance(item, dict) and "error" in item:
+                    raise GenerationError(f"llama.cpp error: {item['error']}")
+                for choice in item.get("choices", []) if isinstance(item, dict) else []:
+                    piece = (choice.get("delta") or {}).get("content")
+                    if piece:
+                        yield piece
+        finally:
+            # A consumer that stops early (close() or break) frees the slot at once, so the next
+            # request does not queue behind tokens nobody will read.
+            stats["cancelled"] = worker.is_alive()
+            cancelled.set()
+            worker.join(timeout=5)

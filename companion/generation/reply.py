@@ -109,6 +109,11 @@ def tidy(text: str, max_sentences: int = 2) -> str:
     return " ".join(sentences[:max_sentences]).strip()
 
 
+def first_sentence_done(raw: str, min_words: int = 4) -> bool:
+    """True once the sample holds a whole first sentence of at least min_words words."""
+    return bool(re.search(r"[.!?][\"')]?\s+\S", raw)) and len(tidy(raw, max_sentences=1).split()) >= min_words
+
+
 def pieces(text: str) -> list[str]:
     return re.findall(r"\S+\s*", text)
 
@@ -151,13 +156,22 @@ class ReplyPipeline:
         """
         base_t = float(getattr(self.llm, "temperature", 0.7))
         seed = getattr(self.llm, "seed", None)
+        hybrid = self.hybrid and plan.strategy.name in HYBRID
         for i in range(self.n):
-            raw = "".join(self.generator.stream(
+            stream = self.generator.stream(
                 messages, max_tokens=self.max_tokens, temperature=round(base_t * (0.7 + 0.3 * i), 3),
-                top_p=float(getattr(self.llm, "top_p", 0.9)), seed=None if seed is None else seed + i, stop=STOP))
+                top_p=float(getattr(self.llm, "top_p", 0.9)), seed=None if seed is None else seed + i, stop=STOP)
+            raw = ""
+            try:
+                for piece in stream:
+                    raw += piece
+                    if hybrid and first_sentence_done(raw):
+                        break  # a curated tail replaces the rest: decoding it would only cost time
+            finally:
+                stream.close()
             full = tidy(raw)
             first = tidy(raw, max_sentences=1)
-            tail = tail_for(ctx, plan, first) if self.hybrid and plan.strategy.name in HYBRID else None
+            tail = tail_for(ctx, plan, first) if hybrid else None
             if tail and len(first.split()) >= 4:
                 variants, names = [f"{first} {tail}"], ["first_sentence+tail"]
             else:
@@ -177,6 +191,8 @@ class ReplyPipeline:
         messages, blocks = build_messages(ctx, plan=plan, shots=shots, facts=facts)
         blocks = {**blocks, "strategy_name": plan.strategy.name, "strategy_reason": plan.strategy.reason}
         flags = ["injection_suspected"] if "injection" in plan.situation else []
+        if plan.prompt == "checkin_trend":
+            flags.append("checkin_trend")  # core asks about a low trend at most once a day
         scored: list[CandidateScore] = []
         start = time.perf_counter()
         try:

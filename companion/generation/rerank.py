@@ -18,7 +18,7 @@ from companion.generation.planner import looks_foreign
 
 # Reply emotions that clash with the feeling the reply answers (read by the text analyzer).
 FORBIDDEN = {
-    "sadness": {"joy", "anger", "disgust", "surprise"},
+    "sadness": {"joy", "anger", "disgust"},  # not surprise: GoEmotions reads questions ("how are you?") as surprise
     "fear": {"anger", "disgust"},
     "anger": {"joy", "disgust"},
     "disgust": {"joy"},
@@ -37,22 +37,23 @@ _CHEER = re.compile(r"\b(?:congrat\w*|wonderful|amazing|awesome|fantastic|great 
 # Minimising phrases: well meant, but they tell a hurting person their feeling is wrong.
 _MINIMISING = re.compile(r"\b(?:at least|bright side|silver lining|everything happens for a reason|could be worse"
                          r"|cheer up|don'?t be sad|stop (?:crying|worrying)|it'?s not (?:a big deal|that bad)"
-                         r"|move on|no reason to (?:be|feel)|not the end of the world|doom and gloom|lemons|get over|how the world is"
-                         r"|that'?s life|the way it is|part of life|part of the job)\b", re.I)
+                         r"|move on|no reason to (?:be|feel)|not the end of the world|doom and gloom|lemons|get over"
+                         r"|how the world is|that'?s life|the way it is|part of life|part of the job)\b", re.I)
 _CONDOLENCE = re.compile(r"\b(?:sorry (?:to hear|for your|about)|condolences|that'?s (?:tough|hard|awful|terrible)"
                          r"|must hurt|so sad|i'?m sorry)\b", re.I)
 _HOSTILE = re.compile(r"\b(?:stupid|idiot|dumb|pathetic|shut up|(?<!not )(?<!n't )your (?:own )?fault|deserve(?:d)? it"
                       r"|get over it"
                       r"|stop whining|man up|grow up|ridiculous|overreacting|not a big deal)\b", re.I)
-_ORDERS = re.compile(r"\byou (?:should|need to|have to|must|ought to|'d better|better)\b(?! be (?:so |really |very )?proud)|\b(?:just|try to) (?:relax|calm"
-                     r" down|forget|ignore|stop)\b", re.I)
+_ORDERS = re.compile(r"\byou (?:should|need to|have to|must|ought to|'d better|better)\b(?! be (?:so |really |very )?proud)"
+                     r"|\b(?:just|try to) (?:relax|calm down|forget|ignore|stop)\b", re.I)
 _TIC = re.compile(r"\bnot (?:just|only)\b[^.!?]{1,60}?\b(?:but|it'?s)\b|\bnot about\b[^.!?]{1,60}?\bit'?s about\b", re.I)
-_SUGGESTS = re.compile(r"\b(?:try|trying|maybe|perhaps|might|could|how about|what if you|it (?:may|can) help|one idea"
-                       r"|a good (?:first )?step|consider|start(?:ing)? (?:with|by))\b", re.I)
+_SUGGESTS = re.compile(r"\b(?:try|maybe|perhaps|might|could|how about|what if you|(?:can|may) (?:help|calm|ease|make)"
+                       r"|one idea|a good (?:first )?step|consider|start(?:ing)? (?:with|by)|(?:gentle|good) way to)\b",
+                       re.I)
 # How strictly replies must resemble the curated ones, per strategy prompt: emotional replies are
 # formulaic and drift shows as distance; questions and advice carry their own topic, so less so.
-TYPICALITY_WEIGHT = {"reflection": 1.0, "affirmation": 1.0, "checkin": 1.25, "checkin_trend": 1.1, "restatement": 0.75,
-                     "other": 0.75, "suggestion": 0.8, "information": 1.0, "question": 0.0}
+TYPICALITY_WEIGHT = {"reflection": 1.0, "affirmation": 1.0, "checkin": 1.25, "checkin_trend": 1.1,
+                     "restatement": 0.75, "other": 0.75, "suggestion": 0.8, "information": 1.0, "question": 0.0}
 _DENIES_NORMAL = re.compile(r"\b(?:it'?s|that'?s|is) not (?:normal|okay|ok|common|natural)\b|^no\b", re.I)
 LISTENING = ("reflection", "restatement", "affirmation", "question")
 CHECKS = ("emotion", "relevance", "safety", "strategy")
@@ -65,7 +66,7 @@ class CandidateScore:
     values: dict[str, float]
     problems: list[str] = field(default_factory=list)
     reading: str | None = None  # the analyzer's label for the candidate
-    variant: str = "full"       # "full" sample, or "first_sentence" (the sample cut after its first sentence)
+    variant: str = "full"       # "full" sample, "first_sentence" (cut after it), "first_sentence+tail" (hybrid)
 
     @property
     def passed(self) -> bool:
@@ -108,12 +109,17 @@ def emotion_fit(text: str, feeling: str, tone: str, analyzer: Any = None, estima
     if estimate is None:
         return ok, 1.0 if ok else 0.0, problems, None
     forbidden = FORBIDDEN.get(feeling, FORBIDDEN["unknown"])
-    clash = sum(estimate.probs.get(label, 0.0) for label in forbidden)
-    if estimate.label in forbidden and estimate.probs[estimate.label] >= 0.4:
-        problems.append(f"reads as {estimate.label} ({estimate.probs[estimate.label]:.0%}) to someone feeling {feeling}")
-    elif clash >= 0.6:
-        problems.append(f"reads {clash:.0%} as {'/'.join(sorted(forbidden))} to someone feeling {feeling}")
-    return not problems, max(0.0, 1.0 - clash), problems, estimate.label
+    worst = max(forbidden, key=lambda label: estimate.probs.get(label, 0.0))
+    p = estimate.probs.get(worst, 0.0)
+    # GoEmotions' Ekman map files caring, approval and gratitude under joy, so warm support reads as
+    # joy too; cheer is joy that is near-certain *and* clearly positive.
+    if worst == "joy":
+        clash = p >= 0.75 and estimate.valence >= 0.2
+    else:
+        clash = estimate.label == worst and p >= 0.5
+    if clash:
+        problems.append(f"reads as {worst} ({p:.0%}, valence {estimate.valence:+.2f}) to someone feeling {feeling}")
+    return not problems, (1.0 - p) if ok else 0.0, problems, estimate.label
 
 
 def length_value(words: int) -> float:
@@ -152,7 +158,10 @@ class Reranker:
                                             message=ctx.text, injection="injection" in plan.situation,
                                             remembers=bool(getattr(ctx, "memories", ()) or recent))
             problems += s_problems
-            skip_relevance = rel is None or bool({"no_words", "foreign", "injection"} & set(plan.situation))
+            # Replies to emoji, another language, an injection, or to the face/voice (check-ins) answer
+            # something other than the words, so similarity to the words says nothing there.
+            skip_relevance = rel is None or bool({"no_words", "foreign", "injection"} & set(plan.situation)) \
+                or plan.prompt in ("checkin", "checkin_trend")
             r_ok = skip_relevance or rel >= self.min_relevance
             if not r_ok:
                 problems.append(f"off topic (similarity {rel:.2f} < {self.min_relevance})")
@@ -188,7 +197,8 @@ class Reranker:
     def _relevance(self, candidates: Sequence[str], ctx: Any) -> list[float | None]:
         if self.embedder is None or not candidates:
             return [None] * len(candidates)
-        memory = [*getattr(ctx, "memories", ()), *getattr(ctx, "facts", ())]
+        memory = [*getattr(ctx, "memories", ()), *getattr(ctx, "facts", ()),
+                  *[t["content"] for t in getattr(ctx, "history", ()) if t.get("role") == "user"][-2:]]
         vectors = np.asarray(self.embedder.embed([ctx.text, *memory, *candidates]), dtype=np.float32)
         message, mem, cand = vectors[0], vectors[1:1 + len(memory)], vectors[1 + len(memory):]
         to_message = cand @ message
@@ -216,12 +226,12 @@ class Reranker:
 
     def _prototypes_for(self, prompt: str) -> np.ndarray:
         if prompt not in self._prototypes:
-            from companion.generation.fallback import FEELING_WORDS, load_templates
+            from companion.generation.fallback import fill, load_templates
             from companion.generation.shots import load_strategy
 
             texts = [ex.assistant for ex in load_strategy(prompt).exemplars]
-            texts += [t.format(comma_name="", support="someone you trust", other_feeling=FEELING_WORDS["sadness"])
-                      for _, t in load_templates(prompt)]
+            texts += [fill(t) for _, t in load_templates(prompt)]
+            texts += [t for _, t in load_templates(prompt, "tails")]  # curated second sentences are prototypes too
             sentences = [s for t in texts for s in grounding.sentences(t)]
             self._prototypes[prompt] = np.asarray(self.embedder.embed(sentences), dtype=np.float32)
         return self._prototypes[prompt]

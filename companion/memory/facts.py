@@ -33,7 +33,8 @@ def _clean(value: str) -> str:
 
 _PRONOUNS = {"you", "it", "that", "this", "them", "him", "her", "to", "when", "how", "what", "myself"}
 _NOT_NAMES = {"Not", "So", "Very", "Just", "Really", "Feeling", "Tired", "Sad", "Happy", "Fine", "Okay", "Ok",
-              "Sorry", "Here", "Back", "Going", "Trying", "The", "A", "An"}
+              "Sorry", "Here", "Back", "Going", "Trying", "The", "A", "An", "Sick", "Ill", "Pregnant", "Away", "Home",
+              "Angry", "Mad", "Upset", "Gone", "Dead", "American", "British", "English", "Always", "Never", "Still"}
 
 
 def _patterns():
@@ -43,6 +44,9 @@ def _patterns():
     yield "name", re.compile(r"(?i:\b(?:call me|i am called|i'm called))\s+" + _NAME), None
     yield "relation", re.compile(rf"(?i:\bmy ({rel})(?:'s name is| is called| is named| named| called|,)?)\s+"
                                  + _NAME), 1
+    # "my sister is Ana", only when the name ends the clause ("my sister is Ana and…", not "…is Angry at me")
+    yield "relation", re.compile(rf"(?i:\bmy ({rel}) is)\s+" + _NAME + _STOP), 1
+    yield "relation", re.compile(rf"(?i:\bi have an? ({rel}) (?:named|called))\s+" + _NAME), 1
     yield "likes", re.compile(r"\bi (?:really |absolutely |just )?(?:love|like|enjoy|adore)\s+(.+?)" + _STOP, re.I), None
     yield "dislikes", re.compile(r"\bi (?:really )?(?:hate|dislike|can't stand|cannot stand|don't like|do not like)\s+(.+?)" + _STOP, re.I), None
     yield "job", re.compile(r"\bi (?:work as|am working as|'m working as)\s+(?:an? )?(.+?)" + _STOP, re.I), None

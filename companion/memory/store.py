@@ -134,6 +134,14 @@ class Store:
                                 .order_by(schema.turns.c.id.desc()).limit(limit)).all()
         return [dict(r._mapping) for r in reversed(rows)]
 
+    def last_flagged_at(self, user: str, flag: str) -> float | None:
+        """When the companion last sent this user a reply carrying `flag` (from the turn's meta)."""
+        needle = json.dumps(flag)  # flags are stored as a JSON list of strings
+        with self._read() as conn:
+            return conn.execute(select(func.max(schema.turns.c.at)).where(
+                schema.turns.c.user_id == user, schema.turns.c.role == "assistant",
+                schema.turns.c.meta.contains(needle, autoescape=True))).scalar()
+
     def count_turns(self, user: str) -> int:
         with self._read() as conn:
             return int(conn.execute(select(func.count()).select_from(schema.turns)

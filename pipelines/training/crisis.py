@@ -6,8 +6,11 @@ plus N GoEmotions train comments as everyday negatives (any comment that mention
 self-harm or dying in the first person is left out: its label would be a guess).
 The alarm threshold is chosen on out-of-fold predictions (grouped 5-fold CV: the variants of one
 sentence stay in one fold) as the highest threshold at which patterns-or-classifier keeps recall
->= --target-recall on the written training texts; C is chosen on the same table, ruling out any
-setting at which one of the hard negatives the issue names ("the movie's ending destroyed me") fires.
+>= --target-recall on the written training texts (0.94: the written positives are deliberately
+indirect, and at 0.97 out of fold a third to a half of the written hard negatives raised the alarm);
+C is chosen on the same table: a setting that reaches the target beats one that does not, then the
+fewest false alarms, ruling out any setting at which one of the hard negatives the issue names
+("the movie's ending destroyed me") fires.
 Writes pipelines/weights/crisis/{crisis_lr.npz, metrics.json, README.md}.
 """
 from __future__ import annotations
@@ -134,8 +137,10 @@ Used by `companion.crisis.CrisisClassifier`; the protocol around it is in docs/s
 
 ## Data
 - `benchmarks/data/crisis_train.jsonl`: {m['n_sentences']} sentences written for this project
-  (suicidal statements and paraphrases, self-injury, immediate danger; idioms, accidental injuries,
-  topic mentions, sadness that is not a crisis, denials), each in up to 4 surface variants
+  (suicidal statements and paraphrases, implicit ideation such as farewells, giving things away,
+  burden, method research and set dates, self-injury, immediate danger; idioms, accidental injuries,
+  games, fiction and school topics, sadness and life-direction worries that are not a crisis,
+  everyday plans and goodbyes, denials), each in up to 4 surface variants
   ({m['n_written']} texts). Project-written: same licence as the repository.
 - {m['n_goemotions']} GoEmotions train comments as everyday negatives (Apache-2.0, Demszky et al. 2020),
   minus any comment that mentions suicide, self-harm, dying or abuse. Read from ../shared/datasets at
@@ -163,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.training.crisis", description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets")
     parser.add_argument("--goemotions", type=int, default=3000, help="GoEmotions negatives to add (0: none)")
-    parser.add_argument("--target-recall", type=float, default=0.97,
+    parser.add_argument("--target-recall", type=float, default=0.94,
                         help="recall the combined detector (patterns or classifier) must keep, out of fold")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache (.npz) to reuse between runs")
@@ -195,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         model = fit(x, y, c)
         spec = [t for t in SPEC_NEGATIVES if model.predict_proba(minilm_embed([screened(t)]))[0, 1:].sum() >= threshold]
         table[-1]["named_negatives_firing"] = spec
-        score = recall - fa_written - fa_goe - len(spec)  # a named hard negative that fires rules a setting out
+        # reaching the recall target comes first, then the fewest false alarms; a named hard negative rules a setting out
+        score = (not spec, bool(ok), -(fa_written + fa_goe))
         if best is None or score > best[0]:
             best = (score, c, threshold, model, spec)
     _, c, threshold, model, spec = best
