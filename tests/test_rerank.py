@@ -199,3 +199,10 @@ def test_strategy_check_needs_a_question_for_a_checkin():
 def test_a_reply_that_gives_itself_another_name_fails_grounding(text, bad):
     found = [p for p in grounding.problems(text, "hello") if "name other than Ember" in p]
     assert bool(found) is bad, found
+
+
+def test_everyday_messages_get_no_over_the_top_praise():
+    ok, problems = lexicon_fit("That's a wonderful way to celebrate. What did you do today?", "neutral", "calm")
+    assert not ok and "over-the-top" in problems[0]
+    assert lexicon_fit("That sounds like a nice evening. What did you cook?", "neutral", "calm")[0]
+    assert lexicon_fit("That's wonderful news! How are you going to celebrate?", "joy", "celebrate")[0]

@@ -34,6 +34,9 @@ _CHEER = re.compile(r"\b(?:congrat\w*|wonderful|amazing|awesome|fantastic|great 
                     r"|you'?re (?:so |very |really )?(?:glad|happy|lucky|excited)|funny|sweet|bittersweet|yummy|fun"
                     r"|it'?s (?:great|good|nice) that|glad)\b",
                     re.I)
+# Praise that fits news, not an everyday remark ("That's a wonderful way to celebrate" for a normal week).
+_EXUBERANT = re.compile(r"\b(?:congrat\w*|celebrat\w*|wonderful|amazing|incredible|fantastic|awesome|delightful"
+                        r"|beautiful|blessed|blessing|thrilled|brilliant)\b", re.I)
 # Minimising phrases: well meant, but they tell a hurting person their feeling is wrong.
 _MINIMISING = re.compile(r"\b(?:at least|bright side|silver lining|everything happens for a reason|could be worse"
                          r"|cheer up|don'?t be sad|stop (?:crying|worrying)|it'?s not (?:a big deal|that bad)"
@@ -97,6 +100,8 @@ def lexicon_fit(text: str, feeling: str, tone: str) -> tuple[bool, list[str]]:
         problems.append("condolences for good news")
     elif feeling == "neutral" and tone == "calm" and _CONDOLENCE.search(text):
         problems.append("condolences for a calm message")
+    if feeling == "neutral" and tone == "calm" and _EXUBERANT.search(text):
+        problems.append(f"over-the-top praise for an everyday message ({_EXUBERANT.search(text).group(0)!r})")
     return not problems, problems
 
 
