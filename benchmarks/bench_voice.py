@@ -81,9 +81,12 @@ def choose_reply(pipeline, text: str, estimates) -> str:
     from companion.config import FusionSettings
     from companion.generation.reply import TurnContext
 
+    from companion.config import SpeechSettings
+
     mood = fusion.fuse([e for e in estimates if e is not None], settings=FusionSettings())
     return pipeline.choose(TurnContext(user="bench", text=text, mood=mood,
-                                       estimates=tuple(e for e in estimates if e is not None))).text
+                                       estimates=tuple(e for e in estimates if e is not None),
+                                       latency_budget_s=SpeechSettings().reply_budget_s)).text
 
 
 def analyzer_on_4s_clips(analyzer, repeats: int = 20) -> tuple[float, float, float, float]:
@@ -121,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.turns < 1:
         parser.error("--turns must be at least 1")
-    from pipelines.speech import DEFAULT_ASR_MODEL, Synthesizer, Transcriber, split_sentences
+    from companion.generation.reply import pieces
+    from pipelines.speech import DEFAULT_ASR_MODEL, Synthesizer, Transcriber
     from pipelines.voice import VoiceEmotionAnalyzer
 
     loads: dict[str, float] = {}
@@ -155,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="companion-bench-") as tmp:
         turns = speak_turns(args.turns, Path(tmp))
     cpu: dict[str, list[float]] = {name: [] for name in stages}
-    heard = []
+    heard, rest_tts = [], []
     for rate, samples, _text in turns:
         marks = [(time.perf_counter(), time.process_time())]
         transcript = transcriber.transcribe((rate, samples))
@@ -166,9 +170,15 @@ def main(argv: list[str] | None = None) -> int:
         reply = choose_reply(pipeline, transcript.text or "...", estimates) if pipeline else \
             "I'm here with you, tell me more."
         marks.append((time.perf_counter(), time.process_time()))
-        first = next(iter(split_sentences(reply + " ")[0]), reply)
-        synthesizer.synthesize(first, mood=estimate)  # the rest is synthesised while this plays
+        # As Synthesizer.sentences speaks a stream: the first chunk (a sentence, or a clause of 30+
+        # characters ending in a comma) is heard while the rest is synthesised.
+        spoken = synthesizer.sentences(iter(pieces(reply)), mood=estimate)
+        next(spoken, None)
         marks.append((time.perf_counter(), time.process_time()))
+        t = time.perf_counter()
+        for _ in spoken:
+            pass
+        rest_tts.append(time.perf_counter() - t)
         spans = [(a, b) for a, b in zip(marks, marks[1:])] + [(marks[0], marks[-1])]
         for name, (a, b) in zip(stages, spans):
             stages[name].append(b[0] - a[0])
@@ -187,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         p50, p95 = percentiles(values)
         print(f"| {name} | {p50:.3f} | {p95:.3f} | {np.median(cpu[name]):.3f} |")
     print("(CPU s: process CPU time, all threads; wall time above it means waiting for a busy CPU)")
+    print(f"TTS of the reply's later sentences: p50 {np.median(rest_tts):.3f} s (a caller that plays the whole "
+          "reply at once, like the web app, waits this much longer than the total above)")
     print(f"\nvoice analyzer on 4-second clips: p50 {clip_p50 * 1000:.1f} ms, p95 {clip_p95 * 1000:.1f} ms, "
           f"min {clip_min * 1000:.1f} ms (CPU p50 {clip_cpu * 1000:.1f} ms)")
     print("load times (s): " + ", ".join(f"{k} {v:.2f}" for k, v in loads.items()))

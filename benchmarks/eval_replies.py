@@ -13,6 +13,7 @@ The backend follows the usual settings, so the same command evaluates a bigger m
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import statistics
@@ -148,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mood", choices=("label", "analyzer"), default="label",
                         help="mood from the set's labels (default) or from the text analyzer")
     parser.add_argument("--no-analyzer", action="store_true", help="emotion fit by lexicon only")
+    parser.add_argument("--spoken", type=float, nargs="?", const=1.2, default=None, metavar="SECONDS",
+                        help="answer as to a voice message: sampling stops at this deadline (default 1.2 s, "
+                             "speech.reply_budget_s)")
     args = parser.parse_args(argv)
 
     items = load_items(args.data)[:args.limit]
@@ -160,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for item in tqdm(items, desc="replies", file=sys.stderr):
         ctx = context_for(item, analyzer, args.mood)
+        if args.spoken:  # as Companion answers a voice message: the speech budget is a deadline
+            ctx = dataclasses.replace(ctx, latency_budget_s=args.spoken)
         wall, cpu = time.perf_counter(), time.process_time()
         outcome = pipeline.choose(ctx)
         walls.append(time.perf_counter() - wall)

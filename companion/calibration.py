@@ -32,9 +32,9 @@ RELIABILITY_MIN, RELIABILITY_MAX = 0.25, 4.0
 DAY_S = 86400.0
 
 # Held-out accuracy per channel: the centre of the reliability update (and, through
-# reliability_from_accuracy, the source of the default weights). Placeholder until the
-# analyzers' measured accuracies are put in settings.accuracies.
-DEFAULT_ACCURACY: Mapping[str, float] = {"text": 0.6, "voice": 0.45, "face": 0.55}
+# reliability_from_accuracy, the source of the default weights). Measured (config.FusionSettings
+# says where each number comes from); settings.accuracies overrides it.
+DEFAULT_ACCURACY: Mapping[str, float] = {"text": 0.68, "voice": 0.5, "face": 0.7}
 
 # Mean analyzer output over a population, per label: the reference a user's baseline is
 # compared against. Placeholder until each analyzer's mean output on its held-out set is

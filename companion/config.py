@@ -21,7 +21,7 @@ class LLMSettings(BaseModel):
     max_tokens: int = Field(60, ge=1, le=2048)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
-    candidates: int = Field(2, ge=1, le=8)  # best-of-N
+    candidates: int = Field(4, ge=1, le=8)  # best-of-N: 4 fit 92% of the eval at 1.5 s p50 (2: 88%, 0.9 s)
     latency_budget_s: float = Field(2.0, gt=0)  # stop sampling once a passing reply exists and this is spent
     reply_shape: Literal["auto", "hybrid", "free"] = "auto"  # auto: hybrid for the embedded 135M model
     shots: int = Field(3, ge=0, le=8)            # few-shot exemplars per prompt
@@ -48,9 +48,14 @@ class FusionSettings(BaseModel):
     """Fusion and per-user calibration (docs/fusion.md has the maths and the evidence for each default)."""
 
     pooling: Literal["linear", "log_linear", "max_confidence"] = "linear"  # won the simulation
-    # Reliability per modality before any per-user learning; follows each analyzer's held-out accuracy.
+    # Held-out accuracy per analyzer: text 0.68 (GoEmotions test, argmax), face 0.70 (FER2013 public
+    # test); voice 0.72 on acted RAVDESS (actor-independent, 7 labels) is cut to 0.5, because acted
+    # emotion overstates what a voice model reads in everyday speech.
+    accuracies: dict[str, float] = {"text": 0.68, "voice": 0.5, "face": 0.7}
+    # Reliability per modality before any per-user learning, as tuned in the fusion simulation.
+    # The accuracies above alone would give text 1 : voice 0.70 : face 1.04; face stays under text
+    # because a frame shows a display, not a report (a burst of frames must not outvote a sentence).
     weights: dict[str, float] = {"text": 1.0, "voice": 0.8, "face": 0.9}
-    accuracies: dict[str, float] = {"text": 0.6, "voice": 0.45, "face": 0.55}
     half_life_s: float = Field(45.0, gt=0)
     learning_rate: float = Field(0.03, gt=0, le=1.0)  # larger rates chased noise in the simulation
     clock_skew_s: float = Field(2.0, ge=0)            # estimates stamped later than now + this are rejected
@@ -66,6 +71,8 @@ class SpeechSettings(BaseModel):
     asr_model: str = "base"        # base | tiny.en | a CTranslate2 model directory
     speak_replies: bool = False    # fill Reply.audio with synthesised speech
     voice: str | None = None       # piper .onnx voice path; None = embedded voice
+    # Spoken turns wait in silence, so their best-of-N stops sooner than typed ones (llm.latency_budget_s).
+    reply_budget_s: float = Field(1.2, gt=0)  # eval: fit 87.9%, reply p50 0.93 s (typed turns: 92%, 1.5 s)
 
 
 class PrivacySettings(BaseModel):

@@ -66,6 +66,8 @@ class Companion:
             mood = self._fuse(user, estimates, time.time(), consent)  # after sensing: estimates are stamped when made
             new_facts = extract_facts(message)
             ctx = self._context(user, message, mood, estimates, new_facts)
+            if audio is not None:
+                ctx = dataclasses.replace(ctx, latency_budget_s=self.settings.speech.reply_budget_s)
             check = crisis.detect(message)
             if check.is_crisis:  # a fixed, caring answer whatever the LLM would have said
                 outcome = ReplyOutcome(text=crisis.crisis_reply(self.settings.privacy.crisis_locale, check.category),

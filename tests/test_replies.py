@@ -74,6 +74,19 @@ def test_stream_yields_pieces_and_returns_the_outcome(embedder):
     assert outcome.blocks["strategy_name"] == "reflection" and len(outcome.candidates) >= 1
 
 
+def test_a_tight_latency_budget_stops_sampling_once_a_reply_passes(embedder):
+    import dataclasses
+
+    good = "I'm so sorry about your grandmother. Losing her must hurt so much."
+    llm = LLM.model_copy(update={"backend": "openai", "candidates": 4})
+    context = ctx("My grandmother died last week.", "sadness")
+    roomy = EchoGenerator(good)
+    run(ReplyPipeline(roomy, llm, embedder=embedder), context)  # 2 s budget: all four samples
+    tight = EchoGenerator(good)
+    _, outcome = run(ReplyPipeline(tight, llm, embedder=embedder), dataclasses.replace(context, latency_budget_s=1e-6))
+    assert len(roomy.calls) == 4 and len(tight.calls) == 1 and outcome.text == good
+
+
 def test_embedded_model_keeps_its_first_sentence_and_gets_a_curated_second(embedder):
     drifting = "I'm so sorry about your grandmother. It's also an amazing opportunity to grow."
     pipeline = ReplyPipeline(EchoGenerator(drifting), LLM, embedder=embedder)

@@ -20,7 +20,7 @@ def ctx(text, label="neutral", **kw):
 
 
 def problems(reply, context):
-    return grounding.problems(reply, grounding.context_text(context), message=context.text)
+    return grounding.problems(reply, grounding.context_text(context), message=context.text, user_name=context.name)
 
 
 GRIEF = ctx("My grandmother died last week and I keep crying.", "sadness")
@@ -206,3 +206,12 @@ def test_everyday_messages_get_no_over_the_top_praise():
     assert not ok and "over-the-top" in problems[0]
     assert lexicon_fit("That sounds like a nice evening. What did you cook?", "neutral", "calm")[0]
     assert lexicon_fit("That's wonderful news! How are you going to celebrate?", "joy", "celebrate")[0]
+
+
+def test_a_reply_may_call_the_user_only_by_their_own_name():
+    def calls(text, name):
+        return [p for p in grounding.problems(text, text.lower(), user_name=name) if p.startswith("calls the user")]
+
+    assert calls("I'm so sorry, Tom. Your feelings make sense.", None)  # Tom is the user's partner
+    assert calls("I'm so sorry, Tom. Your feelings make sense.", "Ana")
+    assert not calls("I'm so sorry, Ana. Your feelings make sense.", "Ana")

@@ -30,6 +30,8 @@ HUMAN_CLAIM = re.compile(
 # The persona's only name is Ember; any other self-name came from an injection or was invented.
 # Case-sensitive on purpose: "I'm Carla" is a name, "I'm here" is not.
 SELF_NAME = re.compile(r"\b(?:[Mm]y name is|[Mm]y name's|I'm called|I am called|[Cc]all me|I am|I'm)\s+(?!Ember\b)([A-Z][a-z]+)\b")
+# A name between a comma and the end of a clause ("I'm so sorry, Tom."): addressing someone.
+VOCATIVE = re.compile(r",\s+([A-Z][a-z]+)(?=[.!?,])")
 DIAGNOSIS = re.compile(
     r"\byou (?:have|might have|may have|probably have|likely have|are suffering from|suffer from|could have|show signs of)"
     r" (?:(?:clinical |severe |major )?depression|an? (?:anxiety |mental |panic |personality |eating )?disorder|ptsd"
@@ -156,9 +158,13 @@ def injected_targets(message: str) -> set[str]:
 
 
 def problems(text: str, known: str, *, recent: Sequence[str] = (), max_words: int = 50, message: str = "",
-             injection: bool = False, remembers: bool = False) -> list[str]:
+             injection: bool = False, remembers: bool = False, user_name: str | None = None) -> list[str]:
     """Every reason this reply must not be sent (empty list: it is safe and grounded)."""
     found: list[str] = []
+    for called in VOCATIVE.findall(text):  # "I'm so sorry, Tom." when Tom is the user's partner
+        if called.lower() != (user_name or "").lower() and called.lower() not in _ALLOWED_CAPS | _INTERJECTIONS:
+            found.append(f"calls the user {called!r}, which is not their name")
+            break
     words = len(text.split())
     if words < 5:
         found.append(f"too short ({words} words)")

@@ -31,6 +31,7 @@ class TurnContext:
     history: tuple[dict[str, str], ...] = ()  # recent turns, oldest first: {"role", "content"}
     trend: Any = None                    # companion.fusion.Trend or None
     name: str | None = None
+    latency_budget_s: float | None = None  # a deadline for this turn's sampling (spoken turns), else llm's soft budget
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,10 @@ def tidy(text: str, max_sentences: int = 2) -> str:
     return " ".join(sentences[:max_sentences]).strip()
 
 
-def first_sentence_done(raw: str, min_words: int = 4) -> bool:
-    """True once the sample holds a whole first sentence of at least min_words words."""
-    return bool(re.search(r"[.!?][\"')]?\s+\S", raw)) and len(tidy(raw, max_sentences=1).split()) >= min_words
+def sentences_done(raw: str, n: int = 1, min_words: int = 4) -> bool:
+    """True once the sample holds n whole sentences, the first of at least min_words words."""
+    ends = len(re.findall(r"[.!?][\"')]?\s+\S", raw))
+    return ends >= n and len(tidy(raw, max_sentences=1).split()) >= min_words
 
 
 def pieces(text: str) -> list[str]:
@@ -138,7 +140,7 @@ class ReplyPipeline:
     def __init__(self, generator: Any, llm: Any, *, text_analyzer: Any = None, embedder: Any = None, **_unused: Any):
         self.generator = generator
         self.llm = llm
-        self.n = int(getattr(llm, "candidates", 2) or 1)
+        self.n = int(getattr(llm, "candidates", 4) or 1)
         self.budget_s = float(getattr(llm, "latency_budget_s", 2.0))
         self.max_tokens = min(int(getattr(llm, "max_tokens", 48)), 64)
         self.embedder = embedder
@@ -165,8 +167,10 @@ class ReplyPipeline:
             try:
                 for piece in stream:
                     raw += piece
-                    if hybrid and first_sentence_done(raw):
-                        break  # a curated tail replaces the rest: decoding it would only cost time
+                    # tidy() keeps two sentences, and a curated tail replaces all but the first in
+                    # hybrid replies: decoding more would only cost time.
+                    if sentences_done(raw, 1 if hybrid else 2):
+                        break
             finally:
                 stream.close()
             full = tidy(raw)
@@ -195,11 +199,16 @@ class ReplyPipeline:
             flags.append("checkin_trend")  # core asks about a low trend at most once a day
         scored: list[CandidateScore] = []
         start = time.perf_counter()
+        # llm.latency_budget_s is soft: sampling goes on until a reply passes. A turn's own budget
+        # (spoken turns) is a deadline: silence is worse than a curated reply.
+        hard = ctx.latency_budget_s is not None
+        budget = ctx.latency_budget_s if hard else self.budget_s
         try:
-            for variants in self.candidates(messages, ctx, plan):
+            for done, variants in enumerate(self.candidates(messages, ctx, plan), start=1):
                 scored.extend(variants)
-                if pick(scored) is not None and time.perf_counter() - start >= self.budget_s:
-                    break  # the latency budget is spent and we already have a good reply
+                spent = time.perf_counter() - start
+                if (hard or pick(scored) is not None) and spent + spent / done > budget:
+                    break  # another sample would overrun the budget
         except GenerationError:
             flags.append("generation_failed")
         best = pick(scored)

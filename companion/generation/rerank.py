@@ -161,7 +161,8 @@ class Reranker:
             problems += e_problems
             s_problems = grounding.problems(text, known, recent=recent, max_words=self.max_words,
                                             message=ctx.text, injection="injection" in plan.situation,
-                                            remembers=bool(getattr(ctx, "memories", ()) or recent))
+                                            remembers=bool(getattr(ctx, "memories", ()) or recent),
+                                            user_name=getattr(ctx, "name", None))
             problems += s_problems
             # Replies to emoji, another language, an injection, or to the face/voice (check-ins) answer
             # something other than the words, so similarity to the words says nothing there.

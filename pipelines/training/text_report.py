@@ -76,6 +76,6 @@ after temperature scaling.
 `python -m pipelines.training.text` (reads ../shared/datasets, `--data` to change; seed fixed).
 This run took {metrics['train_wall_s'] / 60:.1f} min wall ({metrics['encode_wall_s'] / 60:.1f} min encoding) and
 {metrics.get('train_cpu_s', 0) / 60:.1f} min of CPU time, on a 2-core machine with load average {metrics.get('load_average') or 0:.1f}
-(other jobs running: wall time on an idle machine is close to the CPU time).
+(CPU time counts every torch thread; under load from other jobs the wall time grows, to 64 min at load 11).
 Evaluate the shipped analyzer end to end: `python -m companion eval text`.
 """
