@@ -21,7 +21,7 @@ class LLMSettings(BaseModel):
     max_tokens: int = Field(60, ge=1, le=2048)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
-    candidates: int = Field(4, ge=1, le=8)  # best-of-N: 4 fit 92% of the eval at 1.5 s p50 (2: 88%, 0.9 s)
+    candidates: int = Field(4, ge=1, le=8)  # best-of-N: 4 fit 91% of the eval at 1.5 s p50 (2: 88%, 0.9 s)
     latency_budget_s: float = Field(2.0, gt=0)  # stop sampling once a passing reply exists and this is spent
     reply_shape: Literal["auto", "hybrid", "free"] = "auto"  # auto: hybrid for the embedded 135M model
     shots: int = Field(3, ge=0, le=8)            # few-shot exemplars per prompt
@@ -72,7 +72,7 @@ class SpeechSettings(BaseModel):
     speak_replies: bool = False    # fill Reply.audio with synthesised speech
     voice: str | None = None       # piper .onnx voice path; None = embedded voice
     # Spoken turns wait in silence, so their best-of-N stops sooner than typed ones (llm.latency_budget_s).
-    reply_budget_s: float = Field(1.2, gt=0)  # eval: fit 87.9%, reply p50 0.93 s (typed turns: 92%, 1.5 s)
+    reply_budget_s: float = Field(1.2, gt=0)  # eval: fit 87.9%, reply p50 0.93 s (typed turns: 91%, 1.5 s)
 
 
 class PrivacySettings(BaseModel):

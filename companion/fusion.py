@@ -72,9 +72,12 @@ def pool(dists: Sequence[Mapping[str, float]], weights: Sequence[float], rule: s
         raise InvalidFusionInput(f"pool weights must be >= 0 with a positive sum, got {list(weights)}")
     if rule == "max_confidence":
         return dict(dists[max(range(len(dists)), key=lambda i: weights[i])])
+    # Normalise first: evidence can be subnormal (a reading decayed for hours), and w * p would
+    # underflow to an all-zero distribution (a hypothesis run found it).
+    weights = [w / total for w in weights]
     if rule == "linear":
-        return {k: sum(w * d[k] for d, w in zip(dists, weights)) / total for k in EMOTIONS}
-    logs = {k: sum(w * math.log(max(d[k], floor)) for d, w in zip(dists, weights)) / total for k in EMOTIONS}
+        return {k: sum(w * d[k] for d, w in zip(dists, weights)) for k in EMOTIONS}
+    logs = {k: sum(w * math.log(max(d[k], floor)) for d, w in zip(dists, weights)) for k in EMOTIONS}
     top = max(logs.values())
     raw = {k: math.exp(v - top) for k, v in logs.items()}
     z = sum(raw.values())

@@ -116,3 +116,15 @@ def test_decay_is_monotone(frame, fresh, age1, age2, rule):
     assert alone[0].confidence >= alone[1].confidence
     mixed = [fuse([at_age(age), fresh], now=NOW, settings=rule_settings) for age in (young, old)]
     assert mixed[0].contributions.get("face", 0.0) >= mixed[1].contributions.get("face", 0.0) - 1e-12
+
+
+def test_pooling_survives_subnormal_evidence():
+    # Found by hypothesis in CI: readings decayed for hours have subnormal evidence, and the
+    # weighted sum underflowed to an all-zero distribution (then a division by zero).
+    from companion.fusion import pool
+
+    joy = {k: (0.25 if k in ("joy", "surprise", "neutral", "fear") else 0.0) for k in EMOTIONS}
+    fear = {k: (0.25 if k in ("fear", "sadness", "anger", "disgust") else 0.0) for k in EMOTIONS}
+    for rule in POOLING_RULES:
+        mixed = pool([joy, fear], [5e-324, 5e-324], rule)
+        assert math.isclose(sum(mixed.values()), 1.0, abs_tol=1e-9), rule

@@ -215,3 +215,14 @@ def test_a_reply_may_call_the_user_only_by_their_own_name():
     assert calls("I'm so sorry, Tom. Your feelings make sense.", None)  # Tom is the user's partner
     assert calls("I'm so sorry, Tom. Your feelings make sense.", "Ana")
     assert not calls("I'm so sorry, Ana. Your feelings make sense.", "Ana")
+
+
+def test_a_reply_does_not_say_what_someone_else_feels_or_does():
+    context = ctx("Lena is visiting tomorrow.", "neutral")
+    assert any("someone else" in p for p in problems("Lena loves visiting. What is she doing today?", context))
+    assert not any("someone else" in p for p in problems("Anyone would be glad of a visit. What will you do?", context))
+
+
+def test_telling_a_worried_person_not_to_worry_is_minimising():
+    ok, found = lexicon_fit("Don't worry about your money, it will work out.", "fear", "comfort")
+    assert not ok and "minimises" in found[0]

@@ -43,6 +43,13 @@ DIAGNOSIS = re.compile(
 # Claims about other people's future acts or past habits: the user never told us those.
 INVENTED_EVENT = re.compile(r"\b(?:they|he|she)(?:'ll| will| are going to| is going to| won'?t| aren'?t going to"
                             r"| isn'?t going to)\b|\b(?:has|have) always (?:loved|been|wanted|liked|had)\b", re.I)
+# What a named third person likes, wants or does: the user never said it ("Lena loves visiting.").
+# Case-sensitive name; "I", "You" and "Ember" are not third persons.
+THIRD_PERSON_CLAIM = re.compile(r"\b([A-Z][a-z]+) (?:loves|likes|hates|wants|enjoys|misses|needs|thinks|feels|knows"
+                                r"|always|never|will|would)\b")
+_NOT_PERSONS = set("you ember it that this there what how who which anyone everyone someone somebody anybody "
+                   "everybody nobody people nothing everything something anything many most some time grief love "
+                   "life things we they he she your my our".split())
 MEMORY_CLAIM = re.compile(r"\byou (?:told|mentioned|said|shared with) (?:me )?(?:before|earlier|last time|yesterday)"
                           r"|\blast time (?:we|you)|\bas you said before|\bremember when you", re.I)
 DEBRIS = re.compile(r"<\|?/?\w*\|?>|^\s*(?:user|assistant|system|ember|human|ai)\s*:|\[/?\w+\]|#{2,}|\*\*", re.I | re.M)
@@ -189,6 +196,11 @@ def problems(text: str, known: str, *, recent: Sequence[str] = (), max_words: in
         found.append(f"gives itself a name other than Ember ({self_name.group(1)!r})")
     if DIAGNOSIS.search(text):
         found.append(f"diagnosis or medication advice: {DIAGNOSIS.search(text).group(0)!r}")
+    for claim in THIRD_PERSON_CLAIM.finditer(text):
+        who = claim.group(1).lower()
+        if who not in _NOT_PERSONS | _ALLOWED_CAPS | _INTERJECTIONS and claim.group(0).lower() not in known:
+            found.append(f"says what someone else feels or does ({claim.group(0)!r})")
+            break
     if INVENTED_EVENT.search(text):
         found.append(f"invents what someone else will do or has always done ({INVENTED_EVENT.search(text).group(0)!r})")
     if re.search(r"\bsorry about you\b(?!')", text, re.I):

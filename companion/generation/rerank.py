@@ -39,7 +39,8 @@ _EXUBERANT = re.compile(r"\b(?:congrat\w*|celebrat\w*|wonderful|amazing|incredib
                         r"|beautiful|blessed|blessing|thrilled|brilliant)\b", re.I)
 # Minimising phrases: well meant, but they tell a hurting person their feeling is wrong.
 _MINIMISING = re.compile(r"\b(?:at least|bright side|silver lining|everything happens for a reason|could be worse"
-                         r"|cheer up|don'?t be sad|stop (?:crying|worrying)|it'?s not (?:a big deal|that bad)"
+                         r"|cheer up|don'?t be sad|don'?t worry|no need to worry|stop (?:crying|worrying)"
+                         r"|it'?s not (?:a big deal|that bad)"
                          r"|move on|no reason to (?:be|feel)|not the end of the world|doom and gloom|lemons|get over"
                          r"|how the world is|that'?s life|the way it is|part of life|part of the job)\b", re.I)
 _CONDOLENCE = re.compile(r"\b(?:sorry (?:to hear|for your|about)|condolences|that'?s (?:tough|hard|awful|terrible)"
