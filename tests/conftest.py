@@ -6,6 +6,14 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("COMPANION_TORCH_THREADS", "1")
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# CI runs the property tests on a fixed seed, so a landing never hinges on a lucky draw; every
+# other run explores new examples (a random run found the subnormal-evidence bug in fusion.pool).
+# `python -m companion fuzz` is the place for long random runs.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 # Open work, tracked in the closing notes of issues 3, 5 and 7: these checks fail on the current
 # shipped models and reranker rules. They stay visible as xfail (not skipped) and turn into
