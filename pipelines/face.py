@@ -33,10 +33,48 @@ MODELS: Mapping[str, tuple[str, ...]] = {
 }
 
 
-class FaceEmotionAnalyzer:
-    """Webcam-rate face expression reader (about 27 ms a 640x480 frame on one core, 18 of them detection)."""
+class FaceReader:
+    """What every face backend shares: find the largest face (or take the whole image), crop it,
+    read all crops in one batch. Subclasses give `_whole`, `_crop`, `_infer` and `details_extra`."""
 
     modality = "face"
+    details_extra: Mapping[str, Any] = {}
+
+    def analyze(self, image: Any, detect: bool = True) -> EmotionEstimate | None:
+        """RGB image (array, PIL image or file path) -> estimate of the largest face, or None when
+        detect=True and no face is found. detect=False reads the whole image as one face."""
+        return self.analyze_batch([image], detect=detect)[0]
+
+    def analyze_batch(self, images: Sequence[Any], detect: bool = True) -> list[EmotionEstimate | None]:
+        """One estimate (or None) per image, with all faces run through the model in one batch."""
+        if isinstance(images, np.ndarray) and images.ndim == 4:
+            images = list(images)
+        prepared = [self._prepare(image, detect) for image in images]
+        crops = [p[0] for p in prepared if p is not None]
+        probs = iter(self._infer(crops)) if crops else iter(())
+        return [None if p is None else _to_estimate(next(probs), p[1], self.source) for p in prepared]
+
+    def _prepare(self, image: Any, detect: bool) -> tuple[np.ndarray, dict] | None:
+        from pipelines.face_detect import MIN_CROP_SIDE, to_rgb
+
+        rgb = to_rgb(image)
+        if not detect:
+            h, w = rgb.shape[:2]
+            if min(h, w) < MIN_CROP_SIDE:
+                raise InvalidInput(f"face crop is {w} x {h} pixels; an already-cropped face needs at least "
+                                   f"{MIN_CROP_SIDE} px a side (pass the whole frame with detect=True instead)")
+            return self._whole(rgb), {"faces": 1, "box": [0, 0, int(w), int(h)], "detected": False,
+                                      **self.details_extra}
+        boxes = self.detector.detect(rgb)
+        if not boxes:
+            return None
+        box = boxes[0]
+        return self._crop(rgb, box), {"faces": len(boxes), "box": [int(v) for v in box], "detected": True,
+                                      **self.details_extra}
+
+
+class FaceEmotionAnalyzer(FaceReader):
+    """Webcam-rate face expression reader (about 27 ms a 640x480 frame on one core, 18 of them detection)."""
 
     def __init__(self, *, model: str = "ensemble", flip: bool = True, detect_size: int = 400,
                  min_face: int = 24, margin: float = 0.1, threads: int | None = None):
@@ -50,46 +88,25 @@ class FaceEmotionAnalyzer:
         torch_threads(threads)
         self.model_name, self.flip, self.margin = model, bool(flip), float(margin)
         self.source = f"face:{model}"
+        self.details_extra = {"model": model}
         self.detector = HaarDetector(detect_size=detect_size, min_face=min_face)
         self.models = [load_model(part) for part in MODELS[model]]
 
     # ---- public API -------------------------------------------------------------------------
-    def analyze(self, image: Any, detect: bool = True) -> EmotionEstimate | None:
-        """RGB image (array, PIL image or file path) -> estimate of the largest face, or None when
-        detect=True and no face is found. detect=False reads the whole image as one face."""
-        return self.analyze_batch([image], detect=detect)[0]
-
-    def analyze_batch(self, images: Sequence[Any], detect: bool = True) -> list[EmotionEstimate | None]:
-        """One estimate (or None) per image, with all faces run through the CNN in one batch."""
-        if isinstance(images, np.ndarray) and images.ndim == 4:
-            images = list(images)
-        prepared = [self._prepare(image, detect) for image in images]
-        crops = [p[0] for p in prepared if p is not None]
-        probs = iter(self._infer(crops)) if crops else iter(())
-        return [None if p is None else _to_estimate(next(probs), p[1], self.source) for p in prepared]
-
     def expression_probs(self, grey_faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """(N, 7) probabilities in EMOTIONS order for grey uint8 face crops (evaluation helper)."""
         return self._infer(list(grey_faces))
 
     # ---- steps ------------------------------------------------------------------------------
-    def _prepare(self, image: Any, detect: bool) -> tuple[np.ndarray, dict] | None:
-        from pipelines.face_detect import MIN_CROP_SIDE, crop_grey, downscale, grey, to_rgb
+    def _whole(self, rgb: np.ndarray) -> np.ndarray:
+        from pipelines.face_detect import downscale, grey
 
-        rgb = to_rgb(image)
-        if not detect:
-            h, w = rgb.shape[:2]
-            if min(h, w) < MIN_CROP_SIDE:
-                raise InvalidInput(f"face crop is {w} x {h} pixels; an already-cropped face needs at least "
-                                   f"{MIN_CROP_SIDE} px a side (pass the whole frame with detect=True instead)")
-            return grey(downscale(rgb, 256)[0]), {"faces": 1, "box": [0, 0, int(w), int(h)], "detected": False,
-                                                   "model": self.model_name}
-        boxes = self.detector.detect(rgb)
-        if not boxes:
-            return None
-        box = boxes[0]
-        return crop_grey(rgb, box, self.margin), {"faces": len(boxes), "box": [int(v) for v in box],
-                                                  "detected": True, "model": self.model_name}
+        return grey(downscale(rgb, 256)[0])
+
+    def _crop(self, rgb: np.ndarray, box: Sequence[int]) -> np.ndarray:
+        from pipelines.face_detect import crop_grey
+
+        return crop_grey(rgb, box, self.margin)
 
     def _infer(self, crops: list[np.ndarray]) -> np.ndarray:
         """Grey crops -> (N, 7) probabilities in EMOTIONS order (mean over the selected models)."""

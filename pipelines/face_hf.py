@@ -10,18 +10,16 @@ common names when no map is given. Models load offline: a local folder or an id 
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from companion.types import EmotionEstimate
 from pipelines import loading
-from pipelines.face import _to_estimate
+from pipelines.face import FaceReader
 from pipelines.text_hf import LabelMapError, build_label_index, map_probs  # noqa: F401  (re-exported)
 
 
-class HFFaceEmotionAnalyzer:
-    modality = "face"
+class HFFaceEmotionAnalyzer(FaceReader):
 
     def __init__(self, *, model: str | None = None, label_map: Mapping[str, str | None] | None = None,
                  detect_size: int = 400, min_face: int = 24, margin: float = 0.1, batch_size: int = 16,
@@ -48,34 +46,15 @@ class HFFaceEmotionAnalyzer:
         self.margin, self.batch_size = float(margin), max(1, int(batch_size))
         self.source = f"hf:{getattr(config, 'name_or_path', None) or model}"
 
-    def analyze(self, image: Any, detect: bool = True) -> EmotionEstimate | None:
-        """RGB image (array, PIL image or file path) -> estimate of the largest face, or None."""
-        return self.analyze_batch([image], detect=detect)[0]
+    def _whole(self, rgb: np.ndarray) -> np.ndarray:
+        from pipelines.face_detect import downscale
 
-    def analyze_batch(self, images: Sequence[Any], detect: bool = True) -> list[EmotionEstimate | None]:
-        if isinstance(images, np.ndarray) and images.ndim == 4:
-            images = list(images)
-        prepared = [self._prepare(image, detect) for image in images]
-        crops = [p[0] for p in prepared if p is not None]
-        probs = iter(self._infer(crops)) if crops else iter(())
-        return [None if p is None else _to_estimate(next(probs), p[1], self.source) for p in prepared]
+        return downscale(rgb, 512)[0]
 
-    def _prepare(self, image: Any, detect: bool) -> tuple[np.ndarray, dict] | None:
-        from companion.errors import InvalidInput
-        from pipelines.face_detect import MIN_CROP_SIDE, crop, downscale, to_rgb
+    def _crop(self, rgb: np.ndarray, box: Sequence[int]) -> np.ndarray:
+        from pipelines.face_detect import crop
 
-        rgb = to_rgb(image)
-        if not detect:
-            h, w = rgb.shape[:2]
-            if min(h, w) < MIN_CROP_SIDE:
-                raise InvalidInput(f"face crop is {w} x {h} pixels; an already-cropped face needs at least "
-                                   f"{MIN_CROP_SIDE} px a side")
-            return downscale(rgb, 512)[0], {"faces": 1, "box": [0, 0, int(w), int(h)], "detected": False}
-        boxes = self.detector.detect(rgb)
-        if not boxes:
-            return None
-        return crop(rgb, boxes[0], self.margin), {"faces": len(boxes), "box": [int(v) for v in boxes[0]],
-                                                  "detected": True}
+        return crop(rgb, box, self.margin)
 
     def _infer(self, crops: list[np.ndarray]) -> np.ndarray:
         """RGB crops -> (N, 7) probabilities in EMOTIONS order."""
