@@ -16,7 +16,7 @@ import numpy as np
 
 from pipelines import loading
 from pipelines.face import FaceReader
-from pipelines.text_hf import LabelMapError, build_label_index, map_probs  # noqa: F401  (re-exported)
+from pipelines.text_hf import LabelMapError, map_probs, read_labels  # noqa: F401  (LabelMapError re-exported)
 
 
 class HFFaceEmotionAnalyzer(FaceReader):
@@ -33,15 +33,11 @@ class HFFaceEmotionAnalyzer(FaceReader):
         from pipelines.face_detect import HaarDetector
 
         loading.torch_threads(threads)
-        try:
-            self._processor = AutoImageProcessor.from_pretrained(model)
-            self._model = AutoModelForImageClassification.from_pretrained(model).eval()
-        except OSError as err:
-            raise loading.MissingModel(f"cannot load image model {model!r} offline ({err}); download it once "
-                                       "into a folder and pass that folder") from err
+        self._processor, self._model = loading.from_pretrained_offline(
+            model, "image", AutoImageProcessor, AutoModelForImageClassification)
+        self._model.eval()
         config = self._model.config
-        self._index = build_label_index(config.id2label, label_map)
-        self._multi_label = getattr(config, "problem_type", None) == "multi_label_classification"
+        self._index, self._multi_label = read_labels(config, label_map)
         self.detector = HaarDetector(detect_size=detect_size, min_face=min_face)
         self.margin, self.batch_size = float(margin), max(1, int(batch_size))
         self.source = f"hf:{getattr(config, 'name_or_path', None) or model}"

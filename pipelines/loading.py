@@ -9,6 +9,7 @@ import importlib.util
 import os
 import threading
 from functools import lru_cache
+from typing import Any
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -106,6 +107,16 @@ def weights_file(*parts: str) -> Path:
         raise MissingModel(f"shipped weights {path} are missing; retrain them with the command in "
                            f"{WEIGHTS_DIR / parts[0] / 'README.md'} or restore them from git")
     return path
+
+
+def from_pretrained_offline(model: str, what: str, *classes: Any) -> list[Any]:
+    """`cls.from_pretrained(model)` for each class (an HF backend's processor and model); a model that
+    is neither a local folder nor in the HF cache raises MissingModel saying what to do."""
+    try:
+        return [cls.from_pretrained(model) for cls in classes]
+    except OSError as err:
+        raise MissingModel(f"cannot load {what} model {model!r} offline ({err}); download it once "
+                           "into a folder and pass that folder") from err
 
 
 def torch_threads(n: int | None = None) -> None:

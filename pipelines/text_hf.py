@@ -13,7 +13,7 @@ Models load offline (HF_HUB_OFFLINE=1): give a local folder, or an id already in
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -67,6 +67,12 @@ def map_probs(model_probs: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.where(total > 0, out / np.where(total > 0, total, 1.0), uniform)
 
 
+def read_labels(config: Any, label_map: Mapping[str, str | None] | None) -> tuple[Any, bool]:
+    """(index onto EMOTIONS, multi-label?) from an HF classification model's config."""
+    index = build_label_index(config.id2label, label_map)
+    return index, getattr(config, "problem_type", None) == "multi_label_classification"
+
+
 class HFTextEmotionAnalyzer:
     modality = "text"
 
@@ -79,15 +85,11 @@ class HFTextEmotionAnalyzer:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         loading.torch_threads(threads)
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(model)
-            self._model = AutoModelForSequenceClassification.from_pretrained(model).eval()
-        except OSError as err:
-            raise loading.MissingModel(f"cannot load text model {model!r} offline ({err}); download it once "
-                                       "into a folder and pass that folder") from err
+        self._tokenizer, self._model = loading.from_pretrained_offline(
+            model, "text", AutoTokenizer, AutoModelForSequenceClassification)
+        self._model.eval()
         config = self._model.config
-        self._index = build_label_index(config.id2label, label_map)
-        self._multi_label = getattr(config, "problem_type", None) == "multi_label_classification"
+        self._index, self._multi_label = read_labels(config, label_map)
         limit = min(int(max_tokens), int(getattr(self._tokenizer, "model_max_length", 512) or 512), 512)
         self.max_tokens = limit
         self.batch_size = max(1, int(batch_size))
