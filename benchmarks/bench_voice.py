@@ -75,18 +75,15 @@ def load_generator():
     return LlamaCppGenerator(threads=2)
 
 
-def choose_reply(pipeline, text: str, estimates) -> str:
-    """The reply Companion would give: fused mood, plan, best-of-N, rerank (no store: no memories)."""
+def choose_reply(pipeline, text: str, estimates, budget_s: float) -> str:
+    """The reply Companion gives a spoken turn: fused mood, plan, best-of-N within the spoken-turn
+    deadline, rerank (no store: no memories)."""
     from companion import fusion
-    from companion.config import FusionSettings
     from companion.generation.reply import TurnContext
 
-    from companion.config import SpeechSettings
-
-    mood = fusion.fuse([e for e in estimates if e is not None], settings=FusionSettings())
-    return pipeline.choose(TurnContext(user="bench", text=text, mood=mood,
-                                       estimates=tuple(e for e in estimates if e is not None),
-                                       latency_budget_s=SpeechSettings().reply_budget_s)).text
+    found = tuple(e for e in estimates if e is not None)
+    return pipeline.choose(TurnContext(user="bench", text=text, mood=fusion.fuse(found), estimates=found,
+                                       latency_budget_s=budget_s)).text
 
 
 def analyzer_on_4s_clips(analyzer, repeats: int = 20) -> tuple[float, float, float, float]:
@@ -147,13 +144,14 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.embedding import MiniLMEmbedder
         from pipelines.text import TextEmotionAnalyzer
 
-        llm = Settings().llm
+        settings = Settings()
+        llm, budget_s = settings.llm, settings.speech.reply_budget_s
         if args.candidates:
             llm = llm.model_copy(update={"candidates": args.candidates})
         llm = llm.model_copy(update={"max_tokens": args.max_tokens})
         text_analyzer = TextEmotionAnalyzer()
         pipeline = ReplyPipeline(generator, llm, text_analyzer=text_analyzer, embedder=MiniLMEmbedder())
-        choose_reply(pipeline, "Hello!", [])  # the first request allocates llama.cpp buffers
+        choose_reply(pipeline, "Hello!", [], budget_s)  # the first request allocates llama.cpp buffers
     stages: dict[str, list[float]] = {"asr": [], "voice + text analyzers": [], "reply (best-of-N, reranked)": [],
                                       "tts first audio": [], "total": []}
     with tempfile.TemporaryDirectory(prefix="companion-bench-") as tmp:
@@ -167,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         estimate = analyzer.analyze((rate, samples))
         estimates = [estimate, text_analyzer.analyze(transcript.text) if pipeline and transcript.text else None]
         marks.append((time.perf_counter(), time.process_time()))
-        reply = choose_reply(pipeline, transcript.text or "...", estimates) if pipeline else \
+        reply = choose_reply(pipeline, transcript.text or "...", estimates, budget_s) if pipeline else \
             "I'm here with you, tell me more."
         marks.append((time.perf_counter(), time.process_time()))
         # As Synthesizer.sentences speaks a stream: the first chunk (a sentence, or a clause of 30+

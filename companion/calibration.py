@@ -25,6 +25,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from companion.config import FusionSettings
 from companion.types import EMOTIONS, MODALITIES, EmotionEstimate, InvalidEstimate
 
 VERSION = 1
@@ -32,9 +33,9 @@ RELIABILITY_MIN, RELIABILITY_MAX = 0.25, 4.0
 DAY_S = 86400.0
 
 # Held-out accuracy per channel: the centre of the reliability update (and, through
-# reliability_from_accuracy, the source of the default weights). Measured (config.FusionSettings
-# says where each number comes from); settings.accuracies overrides it.
-DEFAULT_ACCURACY: Mapping[str, float] = {"text": 0.68, "voice": 0.5, "face": 0.7}
+# reliability_from_accuracy, the source of the default weights). One source of truth:
+# config.FusionSettings.accuracies, which says where each number comes from.
+DEFAULT_ACCURACY: Mapping[str, float] = FusionSettings().accuracies
 
 # Mean analyzer output over a population, per label: the reference a user's baseline is
 # compared against. Placeholder until each analyzer's mean output on its held-out set is

@@ -242,9 +242,10 @@ class Companion:
         now = time.time()
         days = self.settings.fusion.trend_days
         found = fusion.trend(self.store.moods(user, since=now - days * 86400), settings=self.settings.fusion)
-        asked = self.store.last_flagged_at(user, "checkin_trend")
-        if found is not None and found.needs_checkin and asked is not None and now - asked < 86400:
-            found = dataclasses.replace(found, needs_checkin=False)  # ask about a low week once a day, not every turn
+        if found is not None and found.needs_checkin:  # ask about a low week once a day, not every turn
+            asked = self.store.last_flagged_at(user, "checkin_trend")
+            if asked is not None and now - asked < 86400:
+                found = dataclasses.replace(found, needs_checkin=False)
         return found
 
     def _disclosure(self, user: str, now: float) -> str | None:

@@ -28,3 +28,13 @@ def pytest_collection_modifyitems(config, items):
         base = item.nodeid.split("[")[0]
         if base in KNOWN_OPEN:
             item.add_marker(pytest.mark.xfail(reason=KNOWN_OPEN[base], strict=False))
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A fresh SQLite store in the test's own folder, closed afterwards."""
+    from companion.memory.store import Store
+
+    s = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    yield s
+    s.close()

@@ -9,18 +9,10 @@ import pytest
 
 from companion.accounts import SignInError, Throttle, session_valid, set_passphrase, sign_in
 from companion.memory.facts import Fact
-from companion.memory.store import Store
 from companion.types import MoodState, EmotionEstimate
 from webapp import views
 
 PASS = "correct horse battery"
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'c.db'}")
-    yield s
-    s.close()
 
 
 def test_first_sign_in_creates_the_account_with_a_hash_and_later_ones_verify(store):

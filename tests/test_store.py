@@ -21,13 +21,6 @@ def mood(valence=-0.5, at=1000.0):
     return MoodState(probs={"sadness": 0.8, "neutral": 0.2}, valence=valence, arousal=-0.2, confidence=0.7, at=at)
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    yield s
-    s.close()
-
-
 def test_migrations_are_versioned_and_idempotent(tmp_path):
     url = f"sqlite:///{tmp_path / 'm.db'}"
     first = Store(url)

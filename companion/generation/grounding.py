@@ -191,8 +191,7 @@ def problems(text: str, known: str, *, recent: Sequence[str] = (), max_words: in
         found.append("mentions a hotline (the crisis path handles those)")
     if HUMAN_CLAIM.search(text):
         found.append(f"claims a human life: {HUMAN_CLAIM.search(text).group(0)!r}")
-    self_name = SELF_NAME.search(text)
-    if self_name:
+    if self_name := SELF_NAME.search(text):
         found.append(f"gives itself a name other than Ember ({self_name.group(1)!r})")
     if DIAGNOSIS.search(text):
         found.append(f"diagnosis or medication advice: {DIAGNOSIS.search(text).group(0)!r}")

@@ -50,7 +50,7 @@ class LlamaCppGenerator:
             request["seed"] = seed
         chunks: queue.Queue = queue.Queue()
         cancelled = threading.Event()
-        self.last_stream = {"chunks": 0, "cancelled": False}  # what llama.cpp delivered (diagnostics, tests)
+        self.last_stream = {"chunks": 0}  # what llama.cpp delivered (diagnostics, tests)
         stats = self.last_stream
 
         def on_chunk(chunk):
@@ -86,6 +86,5 @@ class LlamaCppGenerator:
         finally:
             # A consumer that stops early (close() or break) frees the slot at once, so the next
             # request does not queue behind tokens nobody will read.
-            stats["cancelled"] = worker.is_alive()
             cancelled.set()
             worker.join(timeout=5)

@@ -101,8 +101,8 @@ def lexicon_fit(text: str, feeling: str, tone: str) -> tuple[bool, list[str]]:
         problems.append("condolences for good news")
     elif feeling == "neutral" and tone == "calm" and _CONDOLENCE.search(text):
         problems.append("condolences for a calm message")
-    if feeling == "neutral" and tone == "calm" and _EXUBERANT.search(text):
-        problems.append(f"over-the-top praise for an everyday message ({_EXUBERANT.search(text).group(0)!r})")
+    if feeling == "neutral" and tone == "calm" and (praise := _EXUBERANT.search(text)):
+        problems.append(f"over-the-top praise for an everyday message ({praise.group(0)!r})")
     return not problems, problems
 
 
