@@ -5,9 +5,10 @@
 
 Each turn is a sentence spoken by espeak-ng / flite (piper when they are missing), handed over
 whole, as the app gets it when the user stops recording. Stages run one after the other, as
-in Companion.respond: ASR (Whisper + VAD), the voice and text emotion analyzers, the reply
-(the real ReplyPipeline: planner, best-of-N on the embedded llama.cpp model, reranker, template
-fallback), TTS of the reply's first sentence (piper; the rest is spoken while it plays). Also times
+in Companion.respond: ASR (Whisper + VAD), the voice and text emotion analyzers, the reply's first
+sentence as the real ReplyPipeline streams it (planner, one sample of the embedded llama.cpp model
+with the support-tuned adapter, per-sentence checks), TTS of that sentence (piper; the rest of the
+reply is written and spoken while it plays). Also times
 the voice analyzer alone on 4-second clips. Prints p50/p95 tables; timings are wall-clock on
 this machine, so note its load (printed) when comparing runs.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -75,15 +77,21 @@ def load_generator():
     return LlamaCppGenerator(threads=2)
 
 
-def choose_reply(pipeline, text: str, estimates, budget_s: float) -> str:
-    """The reply Companion gives a spoken turn: fused mood, plan, best-of-N within the spoken-turn
-    deadline, rerank (no store: no memories)."""
+def first_sentence(pipeline, text: str, estimates) -> str:
+    """The first sentence of the reply Companion streams for a spoken turn (fused mood, plan, one sample;
+    no store: no memories). Speech starts on it while the model writes the rest."""
     from companion import fusion
-    from companion.generation.reply import TurnContext
+    from companion.generation.prompt import TurnContext
 
     found = tuple(e for e in estimates if e is not None)
-    return pipeline.choose(TurnContext(user="bench", text=text, mood=fusion.fuse(found), estimates=found,
-                                       latency_budget_s=budget_s)).text
+    said = ""
+    stream = pipeline.stream(TurnContext(user="bench", text=text, mood=fusion.fuse(found), estimates=found))
+    for piece in stream:
+        said += piece
+        if re.search(r"[.!?][\"')]?\s*$", said):
+            break
+    stream.close()
+    return said.strip()
 
 
 def analyzer_on_4s_clips(analyzer, repeats: int = 20) -> tuple[float, float, float, float]:
@@ -117,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--asr", default=None, help="Whisper model (default: pipelines.speech.DEFAULT_ASR_MODEL)")
     parser.add_argument("--no-llm", action="store_true", help="measure ASR, analyzer and TTS only")
     parser.add_argument("--max-tokens", type=int, default=60)
-    parser.add_argument("--candidates", type=int, default=None, help="best-of-N (default: settings)")
     args = parser.parse_args(argv)
     if args.turns < 1:
         parser.error("--turns must be at least 1")
@@ -144,15 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.embedding import MiniLMEmbedder
         from pipelines.text import TextEmotionAnalyzer
 
-        settings = Settings()
-        llm, budget_s = settings.llm, settings.speech.reply_budget_s
-        if args.candidates:
-            llm = llm.model_copy(update={"candidates": args.candidates})
-        llm = llm.model_copy(update={"max_tokens": args.max_tokens})
+        llm = Settings().llm.model_copy(update={"max_tokens": args.max_tokens})
         text_analyzer = TextEmotionAnalyzer()
-        pipeline = ReplyPipeline(generator, llm, text_analyzer=text_analyzer, embedder=MiniLMEmbedder())
-        choose_reply(pipeline, "Hello!", [], budget_s)  # the first request allocates llama.cpp buffers
-    stages: dict[str, list[float]] = {"asr": [], "voice + text analyzers": [], "reply (best-of-N, reranked)": [],
+        pipeline = ReplyPipeline(generator, llm, embedder=MiniLMEmbedder())
+        first_sentence(pipeline, "Hello!", [])  # the first request allocates llama.cpp buffers
+    stages: dict[str, list[float]] = {"asr": [], "voice + text analyzers": [], "reply: first sentence, streamed": [],
                                       "tts first audio": [], "total": []}
     with tempfile.TemporaryDirectory(prefix="companion-bench-") as tmp:
         turns = speak_turns(args.turns, Path(tmp))
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         estimate = analyzer.analyze((rate, samples))
         estimates = [estimate, text_analyzer.analyze(transcript.text) if pipeline and transcript.text else None]
         marks.append((time.perf_counter(), time.process_time()))
-        reply = choose_reply(pipeline, transcript.text or "...", estimates, budget_s) if pipeline else \
+        reply = first_sentence(pipeline, transcript.text or "...", estimates) if pipeline else \
             "I'm here with you, tell me more."
         marks.append((time.perf_counter(), time.process_time()))
         # As Synthesizer.sentences speaks a stream: the first chunk (a sentence, or a clause of 30+

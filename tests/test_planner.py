@@ -1,14 +1,16 @@
 """The strategy planner: which support strategy a turn gets, and why."""
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from benchmarks.eval_replies import context_for, estimate, load_items, mood_of
+from benchmarks.eval_replies import estimate, load_items
+from companion import fusion
 from companion.generation.planner import STRATEGIES, USED, emoji_feeling, looks_foreign, looks_like_injection, plan
-from companion.generation.reply import TurnContext
+from companion.generation.prompt import TurnContext
 from companion.types import MoodState
 
 INJECTIONS = [
@@ -24,7 +26,22 @@ INJECTIONS = [
 
 def ctx(text: str, label: str | None = "neutral", **kw) -> TurnContext:
     estimates = (estimate(label),) if label else ()
-    return TurnContext(user="u", text=text, mood=mood_of(estimates), estimates=estimates, **kw)
+    return TurnContext(user="u", text=text, mood=fusion.fuse(estimates) if estimates else MoodState.unknown(),
+                       estimates=estimates, **kw)
+
+
+def item_context(item) -> TurnContext:
+    """A written evaluation item as the core would see it, its mood from the item's own label."""
+    estimates = () if item["mood"] == "unknown" else (estimate(item["mood"]),)
+    if item.get("other"):
+        estimates += (estimate(item["other"], item.get("other_modality", "face"), 0.8),)
+    mood = fusion.fuse(estimates) if estimates else MoodState.unknown()
+    if item.get("other"):
+        mood = dataclasses.replace(mood, incongruent=True, disagreeing=(item.get("other_modality", "face"),))
+    trend = SimpleNamespace(needs_checkin=True, days_low=4) if item.get("trend_checkin") else None
+    return TurnContext(user="eval", text=item["text"], mood=mood, estimates=estimates,
+                       facts=tuple(item.get("facts", ())), memories=tuple(item.get("memories", ())),
+                       history=tuple(item.get("history", ())), trend=trend, name=item.get("name"))
 
 
 def test_grief_gets_reflection_with_a_reason_naming_the_loss():
@@ -45,7 +62,7 @@ def test_fear_gets_reassurance_and_advice_requests_get_suggestions():
 
 def test_incongruent_face_makes_the_planner_ask_gently():
     words, face = estimate("neutral"), estimate("sadness", "face", 0.8)
-    mood = mood_of((words, face), True, ("face",))
+    mood = dataclasses.replace(fusion.fuse((words, face)), incongruent=True, disagreeing=("face",))
     p = plan(TurnContext(user="u", text="I'm fine, really.", mood=mood, estimates=(words, face)))
     assert p.strategy.name == "question" and p.prompt == "checkin" and p.wants_question
     assert p.feeling == "sadness" and "disagree" in p.strategy.reason
@@ -112,7 +129,7 @@ def test_emoji_feelings():
 def test_every_evaluation_message_gets_a_used_strategy_with_a_reason():
     seen = set()
     for item in load_items():
-        p = plan(context_for(item))
+        p = plan(item_context(item))
         assert p.strategy.name in USED and p.strategy.reason
         seen.add(p.strategy.name)
     assert "self_disclosure" not in seen and seen == set(USED)  # every strategy the planner has is exercised

@@ -1,4 +1,4 @@
-"""Curated replies for when no generated candidate is good enough.
+"""Curated replies for when the model's first sentence fails the checks, or the model fails.
 
 Templates live in prompts/fallback/<strategy>.txt, one a line: "<tag> | <text>". They are
 written by hand, pass every reranker check by construction of their wording, and are filled
@@ -15,12 +15,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from companion.generation.prompt import FEELING_WORDS, safe_name
 from companion.prompting import PROMPTS_DIR
 
-FEELING_WORDS = {
-    "sadness": "a bit down", "anger": "a little upset", "fear": "a bit worried", "disgust": "a bit uneasy",
-    "joy": "quite happy", "surprise": "surprised", "neutral": "a bit quiet", "unknown": "a bit quiet",
-}
 _PEOPLE = ("best friend", "sister", "brother", "mother", "father", "wife", "husband", "partner", "boyfriend",
            "girlfriend", "son", "daughter", "friend", "grandmother", "grandma", "grandfather", "grandpa", "aunt",
            "uncle", "cousin", "roommate", "therapist")
@@ -34,16 +31,13 @@ _NOT_TOPICS = {"own", "mind", "head", "heart", "life", "way", "time", "best", "v
 _HEADS = {"test", "exam", "interview", "loan", "university", "school", "defence", "defense", "shift", "results",
           "appointment", "party", "flight", "job", "project", "report", "friend", "teacher", "house", "flat", "wedding",
           "cake", "car", "novel", "painting"}
-_SAFE_NAME = re.compile(r"^[^\W\d_][\w'\- ]{0,29}$")
 
 
 @lru_cache(maxsize=64)
-def load_templates(strategy: str, folder: str = "fallback") -> tuple[tuple[str, str], ...]:
-    """(tag, text) lines of prompts/<folder>/<strategy>.txt; for fallbacks, other.txt when a strategy has none."""
-    path = PROMPTS_DIR / folder / f"{strategy}.txt"
+def load_templates(strategy: str) -> tuple[tuple[str, str], ...]:
+    """(tag, text) lines of prompts/fallback/<strategy>.txt, or of other.txt when a strategy has none."""
+    path = PROMPTS_DIR / "fallback" / f"{strategy}.txt"
     if not path.exists():
-        if folder != "fallback":
-            return ()
         path = PROMPTS_DIR / "fallback" / "other.txt"
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -51,14 +45,6 @@ def load_templates(strategy: str, folder: str = "fallback") -> tuple[tuple[str, 
             tag, text = line.split("|", 1)
             rows.append((tag.strip(), text.strip()))
     return tuple(rows)
-
-
-def safe_name(name: str | None) -> str | None:
-    """The user's name as a slot value, or None when it is missing or could carry anything odd."""
-    if not name:
-        return None
-    name = name.strip()
-    return name if _SAFE_NAME.match(name) else None
 
 
 def support_person(facts: Sequence[str]) -> str | None:
@@ -101,11 +87,9 @@ def fill(template: str, **values: str) -> str:
     return template.format_map(_Slots({**defaults, **values}))
 
 
-def choices(plan: Any, folder: str = "fallback") -> list[str]:
+def choices(plan: Any) -> list[str]:
     """Template lines that fit the plan: situation tags first, then the feeling, then 'any'."""
-    rows = load_templates(plan.prompt, folder) or load_templates(plan.strategy.name, folder)
-    if folder != "fallback" and not rows:
-        return []
+    rows = load_templates(plan.prompt) or load_templates(plan.strategy.name)
     for wanted in (set(plan.situation), {plan.feeling}, {"any"}):
         picked = [text for tag, text in rows if tag in wanted]
         if picked:
@@ -126,16 +110,3 @@ def fallback_reply(ctx: Any, plan: Any, embedder: Any = None, exclude: Sequence[
         # group is the general one, used unless another is clearly about this message.
         return fresh[int(np.argmax(sims))] if sims.max() >= MIN_TEMPLATE_MATCH else fresh[0]
     return fresh[zlib.crc32(ctx.text.encode("utf-8")) % len(fresh)]
-
-
-def tail_for(ctx: Any, plan: Any, first: str) -> str | None:
-    """A curated second sentence for a generated first one (prompts/tails), or None when there is none.
-
-    Chosen by the message (so the same message always gets the same tail), never a question after a question.
-    """
-    lines = choices(plan, "tails")
-    if first.rstrip().endswith("?"):
-        lines = [t for t in lines if not t.rstrip().endswith("?")]
-    if not lines:
-        return None
-    return lines[zlib.crc32(ctx.text.encode("utf-8")) % len(lines)]

@@ -18,6 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from companion.generation.prompt import looks_like_injection
 from companion.types import Strategy
 
 STRATEGIES: dict[str, str] = {  # name -> ESConv label
@@ -42,13 +43,6 @@ _EMOJI_FEELINGS = {
     "surprise": "😮😯😲🤯😳",
     "disgust": "🤢🤮😒🙄",
 }
-_INJECTION = re.compile(
-    r"ignore (?:all |any |your |the |my )?(?:previous |prior |above |earlier )?(?:instructions|rules|prompt)"
-    r"|disregard (?:all |your |the )?(?:previous |prior )?(?:instructions|rules)|system prompt|developer mode"
-    r"|jailbreak|\bDAN\b|you are now\b|from now on,? you|pretend (?:to be|you are)|act as (?:a |an )?(?!if)"
-    r"|new instructions|<\|?(?:im_start|im_end|system)\|?>|\[/?(?:system|inst)\]|<</?sys>>|^\s*#+\s*system\b"
-    r"|^\s*system\s*:|reveal your (?:prompt|instructions)|say (?:that )?you are (?:a )?human",
-    re.I | re.M)
 _ADVICE = re.compile(r"what (?:should|can|do) i do|any (?:advice|tips|ideas|suggestions)|how (?:do|can|should) i\b"
                      r"|should i\b|help me (?:to |with |figure|decide|calm|stop|get)|what would you do"
                      r"|give me (?:some )?(?:advice|tips)|how to (?:deal|cope|stop|handle|get)", re.I)
@@ -97,10 +91,6 @@ def looks_foreign(text: str) -> bool:
     foreign = sum(t in _FOREIGN for t in tokens)
     accents = sum(1 for ch in letters if ord(ch) > 127)
     return foreign > english or (accents >= 2 and english == 0) or text.lstrip()[:1] in "¿¡"
-
-
-def looks_like_injection(text: str) -> bool:
-    return bool(_INJECTION.search(text))
 
 
 _KIN = (r"(?:mum|mom|mother|dad|father|parents?|grand\w+|gran|nan|brother|sister|son|daughter|baby|child|wife|husband"
