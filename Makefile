@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SYSPKG := chromium espeak-ng flite
+SYSPKG := chromium espeak-ng flite postgresql
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
@@ -21,7 +21,8 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
-# Debian packages the tests need: chromium (browser tests), espeak-ng and flite (speech tests and eval).
+# Debian packages the tests need: chromium (browser tests), espeak-ng and flite (speech tests and eval),
+# postgresql (the store tests start a throwaway server from its initdb/pg_ctl; tests/pgserver.py).
 sysdeps:
 	@missing=""; for p in $(SYSPKG); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -32,8 +33,9 @@ sysdeps:
 run: setup
 	$(PY) app.py
 
+# COMPANION_TEST_POSTGRES=required: a PostgreSQL variant that cannot start fails instead of skipping.
 test: setup sysdeps
-	$(PY) -m pytest -q -ra
+	COMPANION_TEST_POSTGRES=required $(PY) -m pytest -q -ra --durations=10
 
 chat: setup
 	$(PY) -m companion chat --user $${USER_NAME:-me}

@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
 
-from webapp import build, launch_options, warm_in_background  # noqa: E402
+from webapp import build, launch_options, queue_options, warm_in_background  # noqa: E402
 
 DEFAULT_PORT = 7860
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     companion = Companion.from_settings(Settings())
     demo = build_app(companion)
-    demo.queue(default_concurrency_limit=2)
+    demo.queue(**queue_options(companion))  # replies: Settings.llm.parallel at once (COMPANION_LLM__PARALLEL)
     demo.launch(server_name="127.0.0.1", server_port=port_from_env(), prevent_thread_lock=True,
                 **launch_options())
     warm_in_background(companion)

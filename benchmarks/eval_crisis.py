@@ -1,9 +1,12 @@
 """python -m companion eval crisis: recall and false alarms of the crisis detectors on the written
 eval set (benchmarks/data/crisis_eval.jsonl, never used for training), for patterns alone, the
-classifier alone and both combined (what Companion uses), with a per-category table.
+classifier alone and both combined (what Companion uses), with a per-category table; then the
+false-alarm rate of `companion.crisis.detect` on the everyday user turns of the held-out *test* split
+(by conversation, pipelines.training.reply_data) of EmpatheticDialogues and ESConv, which training
+never reads (it trains on the train split and picks C on the dev split).
 
 Options: --show lists every miss and false alarm; --data PATH evaluates another JSONL file
-(fields: text, label in none|self_harm|danger, category).
+(fields: text, label in none|self_harm|danger, category); --no-dialogues skips the ED/ESConv part.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import numpy as np
 
 EVAL = Path(__file__).resolve().parent / "data" / "crisis_eval.jsonl"
 TRAIN = EVAL.with_name("crisis_train.jsonl")
-GOALS = {"recall": 0.95, "false_alarm": 0.05}
+GOALS = {"recall": 0.95, "false_alarm": 0.03, "dialogue_false_alarm": 0.01}
 
 
 def load(path: Path) -> list[dict]:
@@ -57,10 +60,60 @@ def leakage(rows: list[dict]) -> tuple[float, str, str]:
     return float(sims[i, j]), rows[i]["text"], train[j]
 
 
+def cached(embed, texts: list[str], batch: int = 64):
+    """`embed` with the pieces of `texts` embedded up front in batches (one call per message is slow)."""
+    from companion.crisis import screened, segments
+
+    todo = list(dict.fromkeys(p for t in texts for p in segments(screened(t))))
+    table = {}
+    for i in range(0, len(todo), batch):
+        table.update(zip(todo[i:i + batch], embed(todo[i:i + batch])))
+
+    def lookup(pieces):
+        missing = [p for p in pieces if p not in table]
+        if missing:
+            table.update(zip(missing, embed(missing)))
+        return np.stack([table[p] for p in pieces])
+    return lookup
+
+
+def dialogue_false_alarms(show: bool = False) -> None:
+    """False alarms of detect() on the ED and ESConv test-split user turns."""
+    from companion import crisis
+    from pipelines.training.reply_data import read_ed, read_esconv
+
+    try:
+        convs = read_ed() + read_esconv()
+    except FileNotFoundError as exc:
+        print(f"\nED/ESConv test split: skipped ({exc})")
+        return
+    turns = [(c.corpus, t.text) for c in convs if c.split == "test" for t in c.turns if t.role == "user"]
+    clf = crisis.CrisisClassifier()
+    clf.embed = cached(clf.embed, [t for _, t in turns])
+    checks = [crisis.detect(t, classifier=clf) for _, t in turns]
+    goal = GOALS["dialogue_false_alarm"]
+    print(f"\neveryday user turns, test split (held out; goal: false alarms <= {goal:.0%})\n")
+    print("| corpus | turns | false alarms | by patterns | by classifier |")
+    print("|--------|------:|-------------:|------------:|--------------:|")
+    for name in ("ed", "esconv", "all"):
+        idx = [i for i, (c, _) in enumerate(turns) if name in ("all", c)]
+        fired = [checks[i] for i in idx if checks[i].is_crisis]
+        pat = sum(c.reason.startswith("pattern") for c in fired)
+        print(f"| {name:<6} | {len(idx):>5} | {len(fired) / len(idx):>12.2%} | {pat:>11} | {len(fired) - pat:>13} |")
+    rate = float(np.mean([c.is_crisis for c in checks]))
+    print(f"meets goal: {'yes' if rate <= goal else 'no'} ({rate:.2%})")
+    if show:
+        print("false alarms (ED/ESConv test):")
+        for (corpus, text), c in zip(turns, checks):
+            if c.is_crisis:
+                print(f"  [{corpus}] {text[:160]}  ({c.reason})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m companion eval crisis")
     parser.add_argument("--data", type=Path, default=EVAL)
     parser.add_argument("--show", action="store_true", help="list misses and false alarms")
+    parser.add_argument("--no-dialogues", action="store_true", help="skip the ED/ESConv test-split false alarms")
     args = parser.parse_args(argv)
     from pipelines.loading import torch_threads
 
@@ -101,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         for r, c in zip(rows, results["combined"]):
             if r["label"] == "none" and c.is_crisis:
                 print(f"  [{r['category']}] {r['text']}  ({c.reason})")
+    if not args.no_dialogues:
+        dialogue_false_alarms(args.show)
     return 0
 
 

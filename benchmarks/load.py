@@ -1,10 +1,12 @@
-"""python -m companion bench load [--minutes 5] [--users 8] [--echo] [--think-s 1.0]
+"""python -m companion bench load [--users 1,8,16,32] [--minutes 5] [--think-s 5] [--echo]
 
-Serves the app (app.build_app) on 127.0.0.1 in this process and drives N simulated web users
-through gradio_client, each in its own session: sign in, then chat turns (and now and then the
-memory panel) with a pause between them, until the time is up. Prints errors, turn latency
-(p50/p95/max, seconds from sending to the last streamed piece) and memory (peak RSS of this
-process, which holds the server, the models and the clients).
+Serves the app (app.build_app, queued as app.main queues it) on 127.0.0.1 in this process and
+drives simulated web users through gradio_client, each in its own session: sign in, then chat
+turns (and now and then the memory panel), each user pausing about --think-s seconds between
+turns (a person reads and types), until the time is up. One row per user count, the same warm
+models throughout. Columns: turns per minute; first piece (seconds from sending to the first
+streamed reply text) and whole reply (to the last piece) at p50 and p95; errors; peak RSS of this
+process (server, models and clients together). The machine's load average is printed too.
 --echo swaps the language model for the echo generator: the app and the rest of the stack alone.
 """
 from __future__ import annotations
@@ -14,7 +16,6 @@ import os
 import random
 import resource
 import socket
-import statistics
 import tempfile
 import threading
 import time
@@ -26,13 +27,14 @@ MESSAGES = [
     "My boss criticised me in front of everyone.", "What do you remember about me?", "I couldn't sleep last night.",
     "The weather is lovely, I went for a walk.", "I'm worried about money this month.", "Thanks for listening.",
 ]
+POLL_S = 0.02  # how often a client looks for new streamed output: the resolution of "first piece"
 
 
 @dataclass
 class UserStats:
-    latencies: list[float] = field(default_factory=list)
+    first: list[float] = field(default_factory=list)
+    whole: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    memory_calls: int = 0
 
 
 def rss_mb() -> float:
@@ -57,43 +59,100 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def simulated_user(url: str, index: int, deadline: float, think_s: float, stats: UserStats, seed: int) -> None:
+def _reply_text(outputs) -> str:
+    """The assistant's text in a /chat output (the chatbot's last message), '' while it is the placeholder."""
+    history = outputs[0] if outputs else None
+    if not isinstance(history, list) or not history:
+        return ""
+    last = history[-1]
+    content = last.get("content") if isinstance(last, dict) else None
+    if isinstance(content, list):  # Gradio 6: a list of parts
+        content = " ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
+    text = str(content or "").strip()
+    return "" if text in ("", "…") else text
+
+
+def one_turn(client, message: str, timeout_s: float) -> tuple[float, float]:
+    """Send a message; return (first piece, whole reply) in seconds."""
+    started = time.monotonic()
+    job = client.submit(message, False, api_name="/chat")
+    first = None
+    while not job.done():
+        if first is None and any(_reply_text(o) for o in job.outputs()[-2:]):
+            first = time.monotonic() - started
+        if time.monotonic() - started > timeout_s:
+            job.cancel()
+            raise TimeoutError(f"no whole reply in {timeout_s:.0f} s")
+        time.sleep(POLL_S)
+    outputs = job.result(timeout=5)
+    whole = time.monotonic() - started
+    if "went wrong" in str(outputs[4] if len(outputs) > 4 else ""):
+        raise RuntimeError(f"the page showed an error: {str(outputs[4])[:120]}")
+    if not _reply_text(outputs):
+        raise RuntimeError("the turn ended without a reply")
+    return (whole if first is None else first), whole  # a reply in one piece: first piece = whole
+
+
+def simulated_user(url: str, name: str, start_at: float, deadline: float, think_s: float, stats: UserStats,
+                   rng: random.Random) -> None:
     from gradio_client import Client
 
-    rng = random.Random(seed + index)
+    time.sleep(max(0.0, start_at - time.monotonic()))  # users arrive spread over one think time
     try:
         client = Client(url, verbose=False, download_files=False)
-        client.predict(f"load-user-{index}", f"load passphrase {index:04d}", api_name="/sign_in")
+        client.predict(name, f"load passphrase {name}", api_name="/sign_in")
     except Exception as exc:  # the user could not even start: one error, and stop
         stats.errors.append(f"sign_in: {type(exc).__name__}: {exc}"[:200])
         return
     while time.monotonic() < deadline:
-        message = rng.choice(MESSAGES)
-        started = time.monotonic()
         try:
-            job = client.submit(message, False, api_name="/chat")
-            outputs = job.result(timeout=max(30.0, deadline - time.monotonic() + 60))
-            if "went wrong" in str(outputs[4] if len(outputs) > 4 else ""):
-                raise RuntimeError(f"the page showed an error: {str(outputs[4])[:120]}")
-            stats.latencies.append(time.monotonic() - started)
+            first, whole = one_turn(client, rng.choice(MESSAGES), timeout_s=120)
+            stats.first.append(first)
+            stats.whole.append(whole)
             if rng.random() < 0.2:
                 client.predict(api_name="/memory")
-                stats.memory_calls += 1
         except Exception as exc:  # counted, reported, and the user carries on
             stats.errors.append(f"chat: {type(exc).__name__}: {exc}"[:200])
         time.sleep(rng.uniform(0.5, 1.5) * think_s)
 
 
+def run_level(url: str, users: int, minutes: float, think_s: float, seed: int, peak: list[float]) -> dict:
+    rng = random.Random(seed * 1000 + users)
+    peak[0] = rss_mb()
+    now = time.monotonic()
+    deadline = now + minutes * 60
+    stats = [UserStats() for _ in range(users)]
+    threads = [threading.Thread(target=simulated_user, daemon=True, name=f"load-{users}-{i}",
+                                args=(url, f"load-{users}-{i}", now + rng.uniform(0, think_s), deadline, think_s,
+                                      stats[i], random.Random(rng.random())))
+               for i in range(users)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()) + 180)  # bounded: a stuck turn is abandoned
+    elapsed = time.monotonic() - now
+    first = [x for s in stats for x in s.first]
+    whole = [x for s in stats for x in s.whole]
+    errors = [e for s in stats for e in s.errors] + ["stuck"] * sum(t.is_alive() for t in threads)
+    return {"users": users, "turns": len(whole), "per_min": len(whole) / (elapsed / 60), "errors": errors,
+            "first": (percentile(first, .5), percentile(first, .95)),
+            "whole": (percentile(whole, .5), percentile(whole, .95)), "peak": peak[0]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m companion bench load", description=__doc__.split("\n\n")[1])
-    parser.add_argument("--minutes", type=float, default=5.0)
-    parser.add_argument("--users", type=int, default=8)
-    parser.add_argument("--think-s", type=float, default=1.0, help="mean pause between a user's turns")
+    parser.add_argument("--users", default="1,8,16,32", help="comma-separated user counts, one table row each")
+    parser.add_argument("--minutes", type=float, default=5.0, help="per user count")
+    parser.add_argument("--think-s", type=float, default=5.0, help="mean pause between a user's turns")
     parser.add_argument("--echo", action="store_true", help="echo generator instead of the language model")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    if args.minutes <= 0 or args.users <= 0:
-        parser.error("--minutes and --users must be positive")
+    try:
+        levels = [int(x) for x in str(args.users).split(",") if x.strip()]
+    except ValueError:
+        parser.error("--users takes whole numbers separated by commas, e.g. 1,8,16,32")
+    if args.minutes <= 0 or not levels or min(levels) <= 0:
+        parser.error("--minutes and every --users count must be positive")
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         os.environ.pop(var, None)  # 127.0.0.1 only; a proxy would only get in the way
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -102,75 +161,64 @@ def main(argv: list[str] | None = None) -> int:
     from companion import registry
     from companion.config import Settings
     from companion.core import Companion
-    from webapp import warm
+    from webapp import queue_options, warm
 
     with tempfile.TemporaryDirectory(prefix="companion-load-") as data_dir:
         os.environ.setdefault("GRADIO_TEMP_DIR", os.path.join(data_dir, "gradio"))
+        settings = Settings(data_dir=data_dir)
         components, missing = {"analyzers": {}}, []
         for modality in ("text", "face", "voice"):  # an analyzer whose model is missing is switched off, and said so
             try:
-                components["analyzers"][modality] = registry.create(modality, getattr(Settings().analyzers, modality))
+                components["analyzers"][modality] = registry.create(modality, getattr(settings.analyzers, modality))
             except Exception as exc:
                 components["analyzers"][modality] = None
                 missing.append(f"{modality} analyzer off ({type(exc).__name__}: {str(exc)[:80]})")
         if args.echo:
             from companion.generation.echo import EchoGenerator
             components["generator"] = EchoGenerator()
-        companion = Companion(Settings(data_dir=data_dir), **components)
+        companion = Companion(settings, **components)
         t0 = time.monotonic()
         warm(companion)
         warm_s = time.monotonic() - t0
         demo = app.build_app(companion)
-        demo.queue(default_concurrency_limit=2)  # as app.main serves it
+        demo.queue(**queue_options(companion))  # as app.main serves it
         port = free_port()
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                     **app.launch_options())
-        url = f"http://127.0.0.1:{port}/"
-        rss_start, peak = rss_mb(), [rss_mb()]
-        stop = threading.Event()
+        peak, stop = [rss_mb()], threading.Event()
 
         def sample() -> None:
             while not stop.wait(0.5):
                 peak[0] = max(peak[0], rss_mb())
 
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        deadline = time.monotonic() + args.minutes * 60
-        stats = [UserStats() for _ in range(args.users)]
-        users = [threading.Thread(target=simulated_user, args=(url, i, deadline, args.think_s, stats[i], args.seed),
-                                  daemon=True, name=f"load-user-{i}") for i in range(args.users)]
-        started = time.monotonic()
-        for thread in users:
-            thread.start()
-        for thread in users:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()) + 180)  # bounded: a stuck turn is abandoned
-        elapsed = time.monotonic() - started
+        threading.Thread(target=sample, daemon=True).start()
+        load_before = os.getloadavg()
+        rows = [run_level(f"http://127.0.0.1:{port}/", n, args.minutes, args.think_s, args.seed, peak)
+                for n in levels]
+        load_after = os.getloadavg()
         stop.set()
-        stuck = sum(t.is_alive() for t in users)
         demo.close()
         companion.close()
 
-    latencies = [x for s in stats for x in s.latencies]
-    errors = [e for s in stats for e in s.errors]
-    llm = "echo generator" if args.echo else f"{Settings().llm.backend} (embedded model)"
+    llm = "echo generator" if args.echo else f"{settings.llm.backend} (embedded model)"
     for line in missing:
         print(f"note: {line}")
-    print(f"load: {args.users} simulated web users via gradio_client, {elapsed / 60:.1f} min on 127.0.0.1, "
-          f"LLM {llm}, think time ~{args.think_s:.1f} s, models warmed in {warm_s:.1f} s\n")
-    print("| users | turns | errors | turns/min | p50 s | p95 s | max s | RSS start MB | peak RSS MB |")
-    print("|------:|------:|-------:|----------:|------:|------:|------:|-------------:|------------:|")
-    print(f"| {args.users:>5} | {len(latencies):>5} | {len(errors) + stuck:>6} | {len(latencies) / (elapsed / 60):>9.1f} | "
-          f"{percentile(latencies, 0.5):>5.2f} | {percentile(latencies, 0.95):>5.2f} | "
-          f"{max(latencies, default=float('nan')):>5.2f} | {rss_start:>12.0f} | {peak[0]:>11.0f} |")
-    if latencies:
-        per_user = [len(s.latencies) for s in stats]
-        print(f"\nturns per user: min {min(per_user)}, max {max(per_user)}; mean latency "
-              f"{statistics.mean(latencies):.2f} s; memory panel calls {sum(s.memory_calls for s in stats)}")
-    for err in errors[:5]:
-        print(f"  error: {err}")
-    if stuck:
-        print(f"  {stuck} user(s) were still waiting for a turn when the run ended")
-    return 1 if errors or stuck else 0
+    print(f"load: simulated web users via gradio_client on 127.0.0.1, {args.minutes:g} min per row, think time "
+          f"~{args.think_s:g} s, LLM {llm}, parallel {settings.llm.parallel}, {os.cpu_count()} CPUs, models warmed "
+          f"in {warm_s:.1f} s; load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)}, "
+          f"after {'/'.join(f'{x:.2f}' for x in load_after)}\n")
+    print("| users | turns | turns/min | first piece p50 s | first piece p95 s | whole reply p50 s | "
+          "whole reply p95 s | errors | peak RSS MB |")
+    print("|------:|------:|----------:|------------------:|------------------:|------------------:|"
+          "------------------:|-------:|------------:|")
+    for r in rows:
+        print(f"| {r['users']:>5} | {r['turns']:>5} | {r['per_min']:>9.1f} | {r['first'][0]:>17.2f} | "
+              f"{r['first'][1]:>17.2f} | {r['whole'][0]:>17.2f} | {r['whole'][1]:>17.2f} | {len(r['errors']):>6} | "
+              f"{r['peak']:>11.0f} |")
+    for r in rows:
+        for err in r["errors"][:3]:
+            print(f"  error ({r['users']} users): {err}")
+    return 1 if any(r["errors"] for r in rows) else 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 EVALS = ("text", "face", "voice", "fusion", "replies", "crisis")
-BENCHES = ("text", "face", "voice", "load")
+BENCHES = ("text", "face", "voice", "load", "memory")
 
 
 def _companion():

@@ -63,7 +63,7 @@ class Components:
         return self._get("generator", lambda: registry.create(
             "generator", llm.backend, model=llm.model, gguf_file=llm.gguf_file, base_url=llm.base_url,
             api_key_env=llm.api_key_env, context_tokens=llm.context_tokens, threads=llm.threads,
-            timeout_s=llm.timeout_s))
+            timeout_s=llm.timeout_s, adapter=llm.adapter, parallel=llm.parallel))
 
     def embedder(self) -> Any:
         return self._get("embedder", lambda: registry.create("embedder", "minilm"))
@@ -73,8 +73,7 @@ class Components:
 
     def replies(self) -> Any:
         from companion.generation.reply import ReplyPipeline
-        return self._get("replies", lambda: ReplyPipeline(
-            self.generator(), self.settings.llm, text_analyzer=self.analyzer("text"), embedder=self.embedder()))
+        return self._get("replies", lambda: ReplyPipeline(self.generator(), self.settings.llm, embedder=self.embedder()))
 
     # -- speech --------------------------------------------------------------------------------------
     def transcribe(self, audio: Any) -> str:

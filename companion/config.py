@@ -18,16 +18,17 @@ class LLMSettings(BaseModel):
     gguf_file: str | None = None         # transformers backend: GGUF file inside `model`
     base_url: str | None = None          # openai backend, e.g. http://127.0.0.1:8080/v1
     api_key_env: str = "OPENAI_API_KEY"  # name of the env variable holding the key (never the key)
+    # LoRA adapter for llama.cpp: None = the shipped support-tuned adapter with the embedded SmolLM2
+    # (CC BY-NC 4.0, from ESConv/EmpatheticDialogues); "none" = the untuned base; or a path to a .gguf adapter.
+    adapter: str | None = None
     max_tokens: int = Field(60, ge=1, le=2048)
+    max_sentences: int = Field(3, ge=1, le=20)  # decoding stops once this many sentences were shown
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
-    candidates: int = Field(4, ge=1, le=8)  # best-of-N: 4 fit 91% of the eval at 1.5 s p50 (2: 88%, 0.9 s)
-    latency_budget_s: float = Field(2.0, gt=0)  # stop sampling once a passing reply exists and this is spent
-    reply_shape: Literal["auto", "hybrid", "free"] = "auto"  # auto: hybrid for the embedded 135M model
-    shots: int = Field(3, ge=0, le=8)            # few-shot exemplars per prompt
-    min_relevance: float = Field(0.25, ge=0, le=1)   # MiniLM similarity a reply needs to the message/memory
-    min_typicality: float = Field(0.45, ge=0, le=1)  # similarity to curated replies for the strategy
-    context_tokens: int = Field(2048, ge=256)
+    context_tokens: int = Field(2048, ge=256)  # per conversation (each parallel slot gets this many)
+    # Turns in flight at once: llama.cpp slots (a second prompt is read while a first decodes; on 2 cores
+    # the ~140 tokens/s total stays the same), the app's reply concurrency, requests to an OpenAI server.
+    parallel: int = Field(4, ge=1, le=64)
     threads: int | None = None
     seed: int | None = 7
     timeout_s: float = Field(60.0, gt=0)
@@ -71,8 +72,6 @@ class SpeechSettings(BaseModel):
     asr_model: str = "base"        # base | tiny.en | a CTranslate2 model directory
     speak_replies: bool = False    # fill Reply.audio with synthesised speech
     voice: str | None = None       # piper .onnx voice path; None = embedded voice
-    # Spoken turns wait in silence, so their best-of-N stops sooner than typed ones (llm.latency_budget_s).
-    reply_budget_s: float = Field(1.2, gt=0)  # eval: fit 87.9%, reply p50 0.93 s (typed turns: 91%, 1.5 s)
 
 
 class PrivacySettings(BaseModel):
@@ -90,7 +89,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path.home() / ".companion"
     store_url: str | None = None  # default sqlite:///<data_dir>/companion.db
     history_turns: int = Field(6, ge=0, le=50)
-    retrieved_memories: int = Field(3, ge=0, le=20)
+    # tuned on the dev split of benchmarks/memory_data.py (docs/memory.md)
+    retrieved_memories: int = Field(5, ge=0, le=20)
+    memory_min_score: float = Field(0.40, ge=-1, le=2)  # cosine + keyword score a memory needs to be shown
     llm: LLMSettings = LLMSettings()
     analyzers: AnalyzerSettings = AnalyzerSettings()
     fusion: FusionSettings = FusionSettings()

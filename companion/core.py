@@ -2,22 +2,26 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
+import logging
 import time
-from collections import defaultdict
-from typing import Any, Iterator
+from time import monotonic  # stage timings; tests replace `time` (the wall clock) with a fake one
+from typing import Any, Generator
 
 from companion import crisis, fusion, retention
 from companion.config import Settings
 from companion.errors import InvalidInput
+from companion.memory import retrieval
 from companion.memory.facts import Fact, extract_facts
 from companion.memory.store import Store
 from companion.components import Components
-from companion.generation.reply import ReplyOutcome, TurnContext
+from companion.generation.prompt import TurnContext
+from companion.generation.reply import ReplyOutcome
 from companion.safety import clean_message, validate_user
 from companion.types import EMOTIONS, EmotionEstimate, MoodState, Reply, circumplex_position
+from companion.userstate import UserState
 
 CONSENT_KEYS = ("face", "voice", "store_mood")
+log = logging.getLogger("companion.turns")
 
 
 class Companion:
@@ -25,13 +29,7 @@ class Companion:
         self.settings = settings or Settings()
         self.store = store or Store(self.settings.resolved_store_url())
         self.parts = Components(self.settings, **components)
-        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._moods: dict[str, MoodState] = {}
-        self._last: dict[str, Reply] = {}
-        self._last_estimates: dict[str, tuple[EmotionEstimate, ...]] = {}
-        # Calibration and voice baselines of users who did not allow storing mood data live here,
-        # for this process only (they describe the person's face and voice, so they follow that consent).
-        self._unsaved: dict[tuple[str, str], dict] = {}
+        self._local = UserState(self.store)  # turn locks and caches; the store holds what matters
         self._retention = retention.start(self.store, self.settings.privacy)  # purge now, then daily
 
     @classmethod
@@ -40,16 +38,26 @@ class Companion:
 
     # -- conversation ---------------------------------------------------------------------------
     def respond(self, user: str, text: str | None = None, *, audio: Any = None, image: Any = None) -> Reply:
-        for _ in self.stream(user, text, audio=audio, image=image):
-            pass
-        return self._last[user]
+        turn = self._turn(user, text, audio=audio, image=image)
+        while True:  # the turn's own Reply, even when another call for this user finished since
+            try:
+                next(turn)
+            except StopIteration as done:
+                return done.value
 
-    def stream(self, user: str, text: str | None = None, *, audio: Any = None, image: Any = None) -> Iterator[str]:
-        """Yield the reply in pieces; afterwards `last_reply(user)` holds the full Reply."""
+    def stream(self, user: str, text: str | None = None, *, audio: Any = None,
+               image: Any = None) -> Generator[str, None, Reply]:
+        """Yield the reply in pieces; afterwards `last_reply(user)` holds the full Reply. The generator
+        also returns it (StopIteration.value): that one is this call's own, whatever runs beside it."""
+        return (yield from self._turn(user, text, audio=audio, image=image))
+
+    def _turn(self, user: str, text: str | None, *, audio: Any, image: Any) -> Generator[str, None, Reply]:
+        asked = monotonic()
         user = validate_user(user)
-        with self._locks[user]:
+        with self._local.serialised(user) as waited:
+            marks = {"wait_s": waited}
             now = time.time()
-            self.store.ensure_user(user, now)
+            self._local.sync(user, self.store.ensure_user(user, now))
             consent = self.consent(user)
             flags: list[str] = []
             transcript = None
@@ -64,43 +72,55 @@ class Companion:
             message = clean_message(text, self.settings.privacy.max_message_chars)
             estimates = self._sense(user, consent, flags, text=message, audio=audio, image=image, now=now)
             mood = self._fuse(user, estimates, time.time(), consent)  # after sensing: estimates are stamped when made
+            marks["sensed_s"] = monotonic() - asked
             new_facts = extract_facts(message)
-            ctx = self._context(user, message, mood, estimates, new_facts)
-            if audio is not None:
-                ctx = dataclasses.replace(ctx, latency_budget_s=self.settings.speech.reply_budget_s)
+            vectors = retrieval.embed_turn(self.parts.embed, message, [f.text for f in new_facts])  # once a turn
+            ctx = self._context(user, message, mood, estimates, new_facts, vectors)
             check = crisis.detect(message)
             if check.is_crisis:  # a fixed, caring answer whatever the LLM would have said
                 outcome = ReplyOutcome(text=crisis.crisis_reply(self.settings.privacy.crisis_locale, check.category),
                                        strategy=None, flags=("crisis", f"crisis_{check.category or 'unspecified'}"))
+                marks["first_piece_s"] = monotonic() - asked
                 yield outcome.text
             else:
-                outcome = yield from self.parts.replies().stream(ctx)
+                outcome = yield from _stamp_first(self.parts.replies().stream(ctx), marks, asked)
+            marks["reply_s"] = monotonic() - asked
             disclosure = self._disclosure(user, now)
             if disclosure:
                 yield "\n\n" + disclosure
                 outcome = ReplyOutcome(text=f"{outcome.text}\n\n{disclosure}", strategy=outcome.strategy,
                                        flags=(*outcome.flags, "ai_disclosure"), blocks=outcome.blocks)
             flags.extend(outcome.flags)
-            self._save(user, message, mood, outcome, now, consent, new_facts)
+            self._save(user, message, mood, outcome, now, consent, new_facts, vectors)
             audio_out = self.parts.speak(outcome.text, mood) if self.settings.speech.speak_replies else None
-            self._last[user] = Reply(text=outcome.text, mood=mood, estimates=estimates, strategy=outcome.strategy,
-                                     audio=audio_out, flags=tuple(dict.fromkeys(flags)), transcript=transcript,
-                                     context=outcome.blocks)
+            marks["total_s"] = monotonic() - asked
+            timings = {k: round(v, 4) for k, v in marks.items()}
+            # One line per turn, no user id or text: enough to tell a queue from a slow model.
+            log.info("turn %s", " ".join(f"{k}={v:.3f}" for k, v in timings.items()))
+            reply = Reply(text=outcome.text, mood=mood, estimates=estimates, strategy=outcome.strategy,
+                          audio=audio_out, flags=tuple(dict.fromkeys(flags)), transcript=transcript,
+                          context={**outcome.blocks, "timings": timings})
+            self._local.last[user] = reply
+            return reply
 
     def last_reply(self, user: str) -> Reply | None:
-        return self._last.get(validate_user(user))
+        """The Reply of this process's latest finished turn for `user` (for `stream` callers)."""
+        return self._local.last.get(validate_user(user))
 
     def last_estimates(self, user: str) -> tuple[EmotionEstimate, ...]:
         """The per-modality estimates behind the user's current mood (e.g. the latest face reading)."""
-        return self._last_estimates.get(validate_user(user), ())
+        return self._local.last_estimates.get(validate_user(user), ())
 
     def observe(self, user: str, *, image: Any = None, audio: Any = None) -> MoodState:
         """Update the mood from a signal without replying (e.g. webcam frames)."""
         user = validate_user(user)
-        with self._locks[user]:
+        # Webcam frames come to the instance that serves the user's page: the in-process lock orders
+        # them, and skipping the database lock keeps one connection per frame out of the pool.
+        with self._local.serialised(user, across_instances=False):
             now = time.time()
-            if user not in self._moods:  # webcam rate: touch the users row once, not per frame
-                self.store.ensure_user(user, now)
+            # Webcam rate: read the row's epoch (one indexed select), write the row only when it is missing.
+            epoch = self.store.get_user_field(user, "created_at")
+            self._local.sync(user, epoch if epoch is not None else self.store.ensure_user(user, now))
             consent = self.consent(user)
             estimates = self._sense(user, consent, [], image=image, audio=audio, now=now)
             mood = self._fuse(user, estimates, time.time(), consent)  # after sensing: estimates are stamped when made
@@ -108,25 +128,26 @@ class Companion:
 
     def mood(self, user: str) -> MoodState:
         user = validate_user(user)
-        return self._moods.get(user) or self.store.last_mood(user) or MoodState.unknown()
+        self._local.sync(user, self.store.get_user_field(user, "created_at"))
+        return self._local.latest_mood(user) or MoodState.unknown()
 
     def feedback(self, user: str, label: str) -> MoodState:
         """The user's own word on how they feel: calibrates their modality weights and baselines."""
         user = validate_user(user)
         if label not in EMOTIONS:
             raise InvalidInput(f"unknown feeling {label!r}; choose one of {', '.join(EMOTIONS)}")
-        with self._locks[user]:
-            self.store.ensure_user(user)
+        with self._local.serialised(user):
+            self._local.sync(user, self.store.ensure_user(user))
             consent = self.consent(user)
             calibration = fusion.Calibration.from_dict(self._personal(user, "calibration"))
-            estimates = self._last_estimates.get(user, ())
+            estimates = self._local.last_estimates.get(user, ())
             calibration = fusion.learn(calibration, estimates, label, self.settings.fusion)
             self._keep_personal(user, "calibration", calibration.to_dict(), consent)
             probs = {k: (0.94 if k == label else 0.01) for k in EMOTIONS}
             valence, arousal = circumplex_position(probs)
             mood = MoodState(probs=probs, valence=valence, arousal=arousal, confidence=0.94,
                              contributions={}, at=time.time())
-            self._moods[user] = mood
+            self._local.moods[user] = mood
             if consent.get("store_mood"):
                 self.store.add_mood(user, mood, "feedback")
             return mood
@@ -153,13 +174,10 @@ class Companion:
 
     def forget(self, user: str) -> dict[str, int]:
         user = validate_user(user)
-        with self._locks[user]:
+        with self._local.serialised(user):
             counts = self.store.forget(user)
+            self._local.forget(user)
             self.store.compact()
-            for cache in (self._moods, self._last, self._last_estimates):
-                cache.pop(user, None)
-            for key in [k for k in self._unsaved if k[0] == user]:
-                del self._unsaved[key]
             return counts
 
     def close(self) -> None:
@@ -189,14 +207,14 @@ class Companion:
 
     def _personal(self, user: str, key: str) -> dict:
         """A per-user model (calibration, voice baseline): stored if allowed, else this process's copy."""
-        return self._unsaved.get((user, key)) or self.store.get_user_json(user, key)
+        return self._local.unsaved.get((user, key)) or self.store.get_user_json(user, key)
 
     def _keep_personal(self, user: str, key: str, value: dict, consent: dict[str, bool]) -> None:
         if consent.get("store_mood"):
             self.store.set_user_json(user, key, value)
-            self._unsaved.pop((user, key), None)
+            self._local.unsaved.pop((user, key), None)
         else:  # not allowed to store mood data: keep it in memory only, for this session
-            self._unsaved[(user, key)] = value
+            self._local.unsaved[(user, key)] = value
 
     def _voice(self, user: str, audio: Any, consent: dict[str, bool]) -> list[EmotionEstimate]:
         baseline = self._personal(user, "voice_baseline") or None
@@ -211,26 +229,26 @@ class Companion:
     def _fuse(self, user: str, estimates: tuple[EmotionEstimate, ...], now: float,
               consent: dict[str, bool]) -> MoodState:
         calibration = fusion.Calibration.from_dict(self._personal(user, "calibration"))
-        previous = self._moods.get(user) or self.store.last_mood(user)
+        previous = self._local.latest_mood(user)
         mood = fusion.fuse(estimates, previous=previous, now=now, calibration=calibration,
                            settings=self.settings.fusion) if estimates or previous else MoodState.unknown(now)
         if estimates:
             updated = fusion.observe(calibration, estimates, settings=self.settings.fusion)
             if updated != calibration:  # baselines move at most every few seconds; skip no-op writes
                 self._keep_personal(user, "calibration", updated.to_dict(), consent)
-            self._last_estimates[user] = estimates
-        self._moods[user] = mood
+            self._local.last_estimates[user] = estimates
+        self._local.moods[user] = mood
         return mood
 
     def _context(self, user: str, message: str, mood: MoodState, estimates: tuple[EmotionEstimate, ...],
-                 new_facts: list[Fact]) -> TurnContext:
+                 new_facts: list[Fact], vectors: retrieval.TurnVectors) -> TurnContext:
         stated = {(f.kind, f.key) for f in new_facts if f.kind not in ("likes", "dislikes")}
         facts = [f for f in self.store.facts(user) if (f["kind"], f["key"]) not in stated]
         facts += [{"kind": f.kind, "key": f.key, "value": f.value, "text": f.text} for f in new_facts]
-        query = self.parts.embed([message])[0]
-        memories = [m["text"] for m in self.store.search(user, query, self.settings.retrieved_memories,
-                                                           exclude_recent=self.settings.history_turns // 2)
-                    if m["kind"] == "turn" and m["score"] > 0.35]
+        found = self.store.recall(user, vectors.query, self.settings.retrieved_memories, text=message,
+                                  exclude_recent=self.settings.history_turns // 2,
+                                  min_score=self.settings.memory_min_score)
+        memories = retrieval.dated(found, time.time())  # with dates, and today's: "when did I…?" needs both
         history = tuple({"role": t["role"], "content": t["text"]}
                         for t in self.store.recent_turns(user, self.settings.history_turns))
         name = next((f["value"] for f in facts if f["kind"] == "name"), None)
@@ -260,9 +278,24 @@ class Companion:
         return "(A reminder: I'm an AI, not a person. Taking a break is a good idea too.)"
 
     def _save(self, user: str, message: str, mood: MoodState, outcome: ReplyOutcome, now: float,
-              consent: dict[str, bool], facts: list[Fact]) -> None:
-        vectors = self.parts.embed([message] + [f.text for f in facts])
+              consent: dict[str, bool], facts: list[Fact], vectors: retrieval.TurnVectors) -> None:
         meta = {"strategy": outcome.strategy.to_dict() if outcome.strategy else None, "flags": list(outcome.flags)}
         self.store.save_exchange(user, user_text=message, reply_text=outcome.text, at=now, mood=mood, meta=meta,
-                                 embedding=vectors[0], facts=list(zip(facts, vectors[1:])),
+                                 embedding=vectors.query, facts=list(zip(facts, vectors.facts)),
+                                 memories=vectors.memories,
                                  store_mood=bool(consent.get("store_mood")))
+
+
+def _stamp_first(pieces: Generator[str, None, Any], marks: dict[str, float], since: float) -> Generator[str, None, Any]:
+    """Pass the reply's pieces through, noting when the first one came; returns what `pieces` returns."""
+    try:
+        piece = next(pieces)
+    except StopIteration as done:
+        return done.value
+    marks["first_piece_s"] = monotonic() - since
+    try:
+        yield piece
+    except GeneratorExit:  # the reader left after the first piece: free the model's slot now
+        pieces.close()
+        raise
+    return (yield from pieces)

@@ -197,10 +197,12 @@ def _shared_embedder(cls):
 def _mean_pooled(texts: Sequence[str]) -> np.ndarray:
     import torch
 
+    from pipelines.embedding import TOKENIZER_LOCK
     from pipelines.loading import load_minilm
 
     tokenizer, model = load_minilm()
-    batch = tokenizer(list(texts), padding=True, truncation=True, max_length=128, return_tensors="pt")
+    with TOKENIZER_LOCK:  # the tokenizer is shared with the analyzer and the embedder
+        batch = tokenizer(list(texts), padding=True, truncation=True, max_length=128, return_tensors="pt")
     with torch.inference_mode():
         hidden = model(**batch).last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)

@@ -7,6 +7,7 @@ real tokens, then L2 normalisation) but runs on plain transformers, through
 """
 from __future__ import annotations
 
+import threading
 from typing import Sequence
 
 import numpy as np
@@ -15,6 +16,11 @@ from pipelines import loading
 
 DIM = 384
 MAX_TOKENS = 128  # the length all-MiniLM-L6-v2 was trained with (sentence_bert_config.json)
+# The shared fast tokenizer keeps its truncation and padding settings as state on the object, set
+# at each call: two threads calling it with different settings (the analyzer's overlapping windows,
+# the embedder's padded batches) encoded with each other's settings (wrong windows, and "Unable to
+# create tensor" errors). Every call on the shared tokenizer holds this lock; the model runs outside it.
+TOKENIZER_LOCK = threading.Lock()
 
 
 def shared_encoder():
@@ -74,8 +80,9 @@ class MiniLMEmbedder:
         with torch.inference_mode():
             for begin in range(0, len(order), self.batch_size):
                 chunk = order[begin:begin + self.batch_size]
-                enc = self._tokenizer([texts[i] for i in chunk], padding=True, truncation=True,
-                                      max_length=MAX_TOKENS, return_tensors="pt")
+                with TOKENIZER_LOCK:
+                    enc = self._tokenizer([texts[i] for i in chunk], padding=True, truncation=True,
+                                          max_length=MAX_TOKENS, return_tensors="pt")
                 hidden = self._model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
                 pooled = torch.nn.functional.normalize(mean_pool(hidden, enc["attention_mask"]), dim=-1)
                 out[chunk] = pooled.float().numpy()

@@ -29,7 +29,7 @@ from torch import nn
 
 from companion.types import EMOTIONS, EmotionEstimate
 from pipelines import loading, text_negation
-from pipelines.embedding import embed_tokens, mean_pool, run_layers, shared_encoder
+from pipelines.embedding import TOKENIZER_LOCK, embed_tokens, mean_pool, run_layers, shared_encoder
 
 WEIGHTS_NAME = "text"
 WINDOW_TOKENS = 128
@@ -238,8 +238,10 @@ class TextEmotionAnalyzer:
                 clean.append(text)
         if not clean:
             return Prepared([], [], [], [], [], [])
-        enc = self._tokenizer(clean, truncation=True, max_length=WINDOW_TOKENS, stride=WINDOW_OVERLAP,
-                              return_overflowing_tokens=True)
+        with TOKENIZER_LOCK:  # shared with the embedder: see pipelines/embedding.py
+            enc = self._tokenizer(clean, truncation=True, max_length=WINDOW_TOKENS, stride=WINDOW_OVERLAP,
+                                  return_overflowing_tokens=True)
+            words = self._tokenizer(clean, add_special_tokens=False, truncation=True, max_length=512)
         by_text: dict[int, list[int]] = {}
         for w, j in enumerate(enc["overflow_to_sample_mapping"]):
             by_text.setdefault(int(j), []).append(w)
@@ -250,7 +252,6 @@ class TextEmotionAnalyzer:
             windows += [enc["input_ids"][w] for w in chosen]
             owner += [j] * len(chosen)
             skipped.append(len(ws) - len(chosen))
-        words = self._tokenizer(clean, add_special_tokens=False, truncation=True, max_length=512)
         language = [language_factor(_words_of(e)) for e in words.encodings]
         return Prepared(keep, windows, owner, skipped, language, [text_negation.ended_feelings(t) for t in clean])
 

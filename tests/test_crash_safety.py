@@ -1,6 +1,8 @@
 """Crash safety: a child process runs Companion turns (echo generator) and reports each turn id the
 moment the store returns from saving it; the parent kills it with SIGKILL at random moments, 50
 times. Afterwards every reported turn is in the database, whole, and PRAGMA integrity_check is ok.
+It runs on SQLite and on PostgreSQL; there a killed child also held its user's advisory lock, and
+the next child can only go on if the server released it when the connection died.
 
 Children are forked from a multiprocessing forkserver that imported the companion once, so each
 round costs milliseconds, not an interpreter start. (No pytest import here: the forkserver imports
@@ -14,7 +16,6 @@ import multiprocessing as mp
 import os
 import random
 import signal
-import sqlite3
 import time
 
 import numpy as np
@@ -35,14 +36,14 @@ class HashEmbedder:
         return np.stack(out)
 
 
-def run_turns(data_dir: str, out, round_no: int) -> None:
+def run_turns(data_dir: str, url: str, out, round_no: int) -> None:
     """The child: endless turns; after each save, send "<turn id>\t<message>" down the pipe."""
     os.environ["COMPANION_CRISIS_CLASSIFIER"] = "off"  # patterns only: keeps the child light
     from companion.config import Settings
     from companion.core import Companion
     from companion.generation.echo import EchoGenerator
 
-    bot = Companion(Settings(data_dir=data_dir), generator=EchoGenerator(), embedder=HashEmbedder(),
+    bot = Companion(Settings(data_dir=data_dir, store_url=url), generator=EchoGenerator(), embedder=HashEmbedder(),
                     analyzers={"text": None})
     save = bot.store.save_exchange
 
@@ -74,15 +75,17 @@ def _take(conn, reported: dict[int, str]) -> None:
         pass
 
 
-def test_sigkill_mid_turn_50_times_loses_no_saved_turn(tmp_path):
+def test_sigkill_mid_turn_50_times_loses_no_saved_turn(tmp_path, store_url):
+    from sqlalchemy import create_engine, text
+
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["companion.core", "companion.generation.echo", "sqlalchemy", "numpy"])
+    ctx.set_forkserver_preload(["companion.core", "companion.generation.echo", "sqlalchemy", "numpy", "psycopg"])
     rng = random.Random(2024)
     reported: dict[int, str] = {}
     kills_with_saves = 0
     for round_no in range(ROUNDS):
         reader, writer = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=run_turns, args=(str(tmp_path), writer, round_no), daemon=True)
+        child = ctx.Process(target=run_turns, args=(str(tmp_path), store_url, writer, round_no), daemon=True)
         child.start()
         writer.close()
         assert reader.poll(120) and reader.recv_bytes() == b"ready", "the child did not start"
@@ -104,15 +107,17 @@ def test_sigkill_mid_turn_50_times_loses_no_saved_turn(tmp_path):
         assert child.exitcode == -signal.SIGKILL
         kills_with_saves += len(reported) > before
 
-    db = tmp_path / "companion.db"
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        rows = dict(conn.execute("SELECT id, text FROM turns WHERE role = 'user'").fetchall())
+    engine = create_engine(store_url)  # a connection of its own, not the Store's
+    with engine.connect() as conn:
+        if store_url.startswith("sqlite"):
+            assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        rows = dict(conn.execute(text("SELECT id, text FROM turns WHERE role = 'user'")).all())
         lost = {i: t for i, t in reported.items() if rows.get(i) != t}
         # a saved turn is whole: its reply is stored with it
-        replies = conn.execute("SELECT COUNT(*) FROM turns WHERE role = 'assistant'").fetchone()[0]
-    print(f"\ncrash test: {ROUNDS} SIGKILLs, {len(reported)} turns reported saved, {len(lost)} lost, "
-          f"{kills_with_saves} rounds saved turns before the kill, integrity ok")
+        replies = conn.execute(text("SELECT COUNT(*) FROM turns WHERE role = 'assistant'")).scalar()
+    engine.dispose()
+    print(f"\ncrash test ({store_url.split(':')[0].split('+')[0]}): {ROUNDS} SIGKILLs, {len(reported)} turns reported saved, "
+          f"{len(lost)} lost, {kills_with_saves} rounds saved turns before the kill, integrity ok")
     assert not lost, f"{len(lost)} reported turns missing, e.g. {list(lost.items())[:3]}"
     assert len(reported) >= ROUNDS and kills_with_saves >= ROUNDS // 2  # the kills landed mid-conversation
     assert replies == len(rows)

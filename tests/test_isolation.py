@@ -2,7 +2,8 @@
 the Store, or the app's HTTP API (gradio_client, each client its own session).
 
 The SQL trace test records every statement the store sends while one user acts and checks that
-each touching a user table is bound to that user's id.
+each touching a user table is bound to that user's id. Companion and Store tests run on SQLite
+and on PostgreSQL (tests/pgserver.py).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from companion.errors import InvalidInput
 from companion.generation.echo import EchoGenerator
 from companion.memory.facts import Fact
 from companion.types import EMOTIONS, EmotionEstimate
+from pgserver import BACKENDS
 
 ALICE_SECRET, BOB_SECRET = "alice-secret-orchid-3321", "bob-secret-walnut-8812"
 
@@ -34,9 +36,10 @@ class Sad:
         return EmotionEstimate("text", probs, valence=-0.6, arousal=-0.2, confidence=0.7, source="fixed")
 
 
-def build_two_users(data_dir):
+def build_two_users(data_dir, url=None):
     generator = EchoGenerator()
-    bot = Companion(Settings(data_dir=data_dir), generator=generator, embedder=MiniLM(), analyzers={"text": Sad()})
+    bot = Companion(Settings(data_dir=data_dir, store_url=url), generator=generator, embedder=MiniLM(),
+                    analyzers={"text": Sad()})
     for user, secret in (("alice", ALICE_SECRET), ("bob", BOB_SECRET)):
         bot.consent(user, store_mood=True)
         bot.respond(user, f"My sister is {secret.split('-')[2].title()} and I love {secret}.")
@@ -46,15 +49,16 @@ def build_two_users(data_dir):
 
 
 @pytest.fixture
-def two_users(tmp_path):
+def two_users(tmp_path, store_url):
     """Alice and Bob with turns, facts, moods and consent, for a test that changes them."""
-    return build_two_users(tmp_path)
+    return build_two_users(tmp_path, store_url)
 
 
-@pytest.fixture(scope="module")
-def shared_users(tmp_path_factory):
-    """The same, built once, for the tests that only read or are refused."""
-    return build_two_users(tmp_path_factory.mktemp("isolation"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_users(request, tmp_path_factory):
+    """The same, built once per backend, for the tests that only read or are refused."""
+    url = request.getfixturevalue("pg_server").create_database() if request.param == "postgresql" else None
+    return build_two_users(tmp_path_factory.mktemp("isolation"), url)
 
 
 def test_companion_calls_never_show_one_user_anothers_data(two_users):

@@ -1,4 +1,5 @@
-"""Consent, export, verifiable delete, retention and raw media, end to end through Companion.
+"""Consent, export, verifiable delete, retention and raw media, end to end through Companion,
+on SQLite and on PostgreSQL (the `store_url` fixture, tests/pgserver.py).
 
 The language model is the echo generator and the analyzers are recorders at the model's edge
 (what is tested is whether Companion calls them); the embedder is the real MiniLM.
@@ -6,7 +7,6 @@ The language model is the echo generator and the analyzers are recorders at the 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from companion.core import Companion
 from companion.errors import InvalidInput
 from companion.generation.echo import EchoGenerator
 from companion.types import EMOTIONS, EmotionEstimate, MoodState
+from pgserver import stored_bytes, user_rows
 
 
 class MiniLM:
@@ -48,8 +49,9 @@ class Transcriber:
         return type("Transcript", (), {"text": self.text})()
 
 
-def make_bot(data_dir: Path, *, privacy: dict | None = None, reply: str | None = None) -> Companion:
-    settings = Settings(data_dir=data_dir, privacy=privacy or {})
+def make_bot(data_dir: Path, *, url: str | None = None, privacy: dict | None = None,
+             reply: str | None = None) -> Companion:
+    settings = Settings(data_dir=data_dir, store_url=url, privacy=privacy or {})
     analyzers = {"text": Recorder("text", "sadness"), "face": Recorder("face", "joy"), "voice": Recorder("voice", "anger")}
     return Companion(settings, generator=EchoGenerator(reply), embedder=MiniLM(), analyzers=analyzers,
                      transcriber=Transcriber())
@@ -63,26 +65,9 @@ def clip(seed: int = 0) -> tuple[int, np.ndarray]:
     return 16000, np.random.default_rng(seed).uniform(-0.5, 0.5, 8000).astype(np.float32)
 
 
-def db_rows(data_dir: Path, user: str) -> dict[str, int]:
-    """Rows per table whose user_id is `user`, read with plain sqlite3 (not through the Store)."""
-    with sqlite3.connect(data_dir / "companion.db") as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        out = {}
-        for table in tables:
-            cols = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
-            if "user_id" in cols:
-                out[table] = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", (user,)).fetchone()[0]
-    return out
-
-
-def file_bytes(data_dir: Path) -> bytes:
-    """Every byte SQLite keeps for the store: the database, its WAL and shared-memory files."""
-    return b"".join(p.read_bytes() for p in sorted(data_dir.glob("companion.db*")))
-
-
 # -- consent ------------------------------------------------------------------------------------
-def test_without_consent_face_and_voice_are_ignored_and_flagged(tmp_path):
-    bot = make_bot(tmp_path)
+def test_without_consent_face_and_voice_are_ignored_and_flagged(tmp_path, store_url):
+    bot = make_bot(tmp_path, url=store_url)
     assert bot.consent("alice") == {"face": False, "voice": False, "store_mood": False}
     reply = bot.respond("alice", "hello", image=frame(), audio=clip())
     face, voice = bot.parts.analyzer("face"), bot.parts.analyzer("voice")
@@ -93,8 +78,8 @@ def test_without_consent_face_and_voice_are_ignored_and_flagged(tmp_path):
     assert face.calls == [] and voice.calls == []
 
 
-def test_consent_is_per_modality_stored_exported_and_withdrawable(tmp_path):
-    bot = make_bot(tmp_path)
+def test_consent_is_per_modality_stored_exported_and_withdrawable(tmp_path, store_url):
+    bot = make_bot(tmp_path, url=store_url)
     assert bot.consent("alice", face=True) == {"face": True, "voice": False, "store_mood": False}
     reply = bot.respond("alice", "hello", image=frame(), audio=clip())
     assert sorted(e.modality for e in reply.estimates) == ["face", "text"]
@@ -102,7 +87,7 @@ def test_consent_is_per_modality_stored_exported_and_withdrawable(tmp_path):
     assert len(bot.parts.analyzer("face").calls) == 1 and bot.parts.analyzer("voice").calls == []
     bot.close()
 
-    again = make_bot(tmp_path)  # a restart: consent comes from the store
+    again = make_bot(tmp_path, url=store_url)  # a restart: consent comes from the store
     assert again.consent("alice") == {"face": True, "voice": False, "store_mood": False}
     assert again.export("alice")["profile"]["consent"] == {"face": True, "voice": False, "store_mood": False}
     again.consent("alice", face=False, voice=True)
@@ -112,8 +97,8 @@ def test_consent_is_per_modality_stored_exported_and_withdrawable(tmp_path):
     assert again.consent("bob") == {"face": False, "voice": False, "store_mood": False}  # per user
 
 
-def test_deployment_policy_blocks_face_and_voice_even_with_consent(tmp_path):
-    bot = make_bot(tmp_path, privacy={"no_biometric_inference": True})
+def test_deployment_policy_blocks_face_and_voice_even_with_consent(tmp_path, store_url):
+    bot = make_bot(tmp_path, url=store_url, privacy={"no_biometric_inference": True})
     bot.consent("alice", face=True, voice=True, store_mood=True)
     reply = bot.respond("alice", "hello", image=frame(), audio=clip())
     bot.observe("alice", image=frame(), audio=clip())
@@ -121,35 +106,35 @@ def test_deployment_policy_blocks_face_and_voice_even_with_consent(tmp_path):
     assert {"face_ignored_by_policy", "voice_ignored_by_policy"} <= set(reply.flags)
 
 
-def test_mood_history_is_kept_only_with_consent(tmp_path):
-    bot = make_bot(tmp_path)
+def test_mood_history_is_kept_only_with_consent(tmp_path, store_url):
+    bot = make_bot(tmp_path, url=store_url)
     bot.respond("alice", "I feel low today")
     bot.feedback("alice", "sadness")
-    assert db_rows(tmp_path, "alice")["moods"] == 0
+    assert user_rows(store_url, "alice")["moods"] == 0
     assert bot.export("alice")["moods"] == []
     assert all(t["mood"] is None for t in bot.export("alice")["turns"])
     bot.consent("alice", store_mood=True)
     bot.respond("alice", "still low")
     bot.feedback("alice", "sadness")
-    assert db_rows(tmp_path, "alice")["moods"] == 2
+    assert user_rows(store_url, "alice")["moods"] == 2
     assert [m["source"] for m in bot.export("alice")["moods"]] == ["turn", "feedback"]
 
 
-def test_unknown_consent_key_is_a_clear_error(tmp_path):
-    bot = make_bot(tmp_path)
+def test_unknown_consent_key_is_a_clear_error(tmp_path, store_url):
+    bot = make_bot(tmp_path, url=store_url)
     with pytest.raises(InvalidInput, match="valid keys"):
         bot.consent("alice", microphone=True)
 
 
 # -- export and verifiable delete ---------------------------------------------------------------
-def test_export_returns_every_stored_row_as_json(tmp_path):
-    bot = make_bot(tmp_path)
+def test_export_returns_every_stored_row_as_json(tmp_path, store_url):
+    bot = make_bot(tmp_path, url=store_url)
     bot.consent("alice", face=True, store_mood=True)
     bot.respond("alice", "My sister is Ana and I love hiking.", image=frame())
     bot.respond("alice", "I had a long day.")
     bot.feedback("alice", "joy")
     data = json.loads(json.dumps(bot.export("alice")))  # JSON-serialisable as it stands
-    rows = db_rows(tmp_path, "alice")
+    rows = user_rows(store_url, "alice")
     assert rows["users"] == 1
     assert len(data["turns"]) == rows["turns"] == 4
     assert len(data["moods"]) == rows["moods"] and rows["moods"] >= 2
@@ -160,8 +145,8 @@ def test_export_returns_every_stored_row_as_json(tmp_path):
     assert "passphrase_hash" not in data["profile"]
 
 
-def test_forget_leaves_no_rows_and_no_bytes_behind(tmp_path):
-    bot = make_bot(tmp_path)
+def test_forget_leaves_no_rows_and_no_bytes_behind(tmp_path, store_url):
+    bot = make_bot(tmp_path, url=store_url)
     secret, kept = "zebra marmalade quokka 4417", "pelican tangerine 9923"
     for user, text in (("user-qx7", secret), ("bob", kept)):
         bot.consent(user, store_mood=True)
@@ -169,24 +154,23 @@ def test_forget_leaves_no_rows_and_no_bytes_behind(tmp_path):
         bot.respond(user, f"Remember {text} for me.")
         bot.feedback(user, "joy")
     bot.store.compact()
-    before = file_bytes(tmp_path)
+    before = stored_bytes(store_url)
     assert secret.encode() in before and kept.encode() in before  # the byte check can see text
 
     counts = bot.forget("user-qx7")
     assert counts["turns"] == 4 and counts["users"] == 1 and counts["facts"] >= 1 and counts["moods"] >= 2
-    assert all(n == 0 for n in db_rows(tmp_path, "user-qx7").values())
-    after = file_bytes(tmp_path)
+    assert all(n == 0 for n in user_rows(store_url, "user-qx7").values())
+    after = stored_bytes(store_url)
     assert secret.encode() not in after and b"user-qx7" not in after
-    assert kept.encode() in after and db_rows(tmp_path, "bob")["turns"] == 4  # others untouched
+    assert kept.encode() in after and user_rows(store_url, "bob")["turns"] == 4  # others untouched
     assert bot.export("user-qx7") == {"user": "user-qx7", "exists": False}
     assert not bot.mood("user-qx7").known and bot.last_reply("user-qx7") is None
-    with sqlite3.connect(tmp_path / "companion.db") as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert bot.store.integrity_ok()
 
 
 # -- retention ----------------------------------------------------------------------------------
-def test_retention_purges_old_turns_and_moods_and_their_bytes(tmp_path):
-    bot = make_bot(tmp_path)
+def test_retention_purges_old_turns_and_moods_and_their_bytes(tmp_path, store_url):
+    bot = make_bot(tmp_path, url=store_url)
     now = time.time()
     old_text, new_text = "ancient walrus memo 5531", "fresh heron memo 7720"
     probs = {k: (0.7 if k == "sadness" else 0.05) for k in EMOTIONS}
@@ -200,15 +184,15 @@ def test_retention_purges_old_turns_and_moods_and_their_bytes(tmp_path):
     assert [len(bot.store.moods(u)) for u in ("alice", "bob")] == [1, 1]
     for user in ("alice", "bob"):
         assert [t["text"] for t in bot.store.recent_turns(user, 10) if t["role"] == "user"] == [f"{user} {new_text}"]
-    data = file_bytes(tmp_path)
+    data = stored_bytes(store_url)
     assert old_text.encode() not in data and new_text.encode() in data
     assert retention.purge(bot.store, None) == {}
     with pytest.raises(InvalidInput, match="retention_days"):
         retention.purge(bot.store, -1)
 
 
-def test_retention_runs_on_start_and_then_on_its_timer(tmp_path):
-    bot = make_bot(tmp_path)
+def test_retention_runs_on_start_and_then_on_its_timer(tmp_path, store_url):
+    bot = make_bot(tmp_path, url=store_url)
     now = time.time()
     bot.store.ensure_user("alice", now)
     bot.store.save_exchange("alice", user_text="old one", reply_text="ok", at=now - 10 * 86400, mood=None, meta={})
@@ -230,24 +214,24 @@ def test_retention_runs_on_start_and_then_on_its_timer(tmp_path):
     assert not timer.alive
 
 
-def test_companion_starts_retention_and_close_stops_it(tmp_path):
+def test_companion_starts_retention_and_close_stops_it(tmp_path, store_url):
     now = time.time()
-    first = make_bot(tmp_path)
+    first = make_bot(tmp_path, url=store_url)
     first.store.ensure_user("alice", now)
     first.store.save_exchange("alice", user_text="stale turn", reply_text="ok", at=now - 10 * 86400, mood=None, meta={})
     first.close()
-    bot = make_bot(tmp_path, privacy={"retention_days": 7})
+    bot = make_bot(tmp_path, url=store_url, privacy={"retention_days": 7})
     try:
         assert bot.store.count_turns("alice") == 0  # purged when the companion started
         assert bot._retention is not None and bot._retention.alive
     finally:
         bot.close()
     assert not bot._retention.alive
-    assert make_bot(tmp_path)._retention is None  # retention is off unless a number of days is set
+    assert make_bot(tmp_path, url=store_url)._retention is None  # retention is off unless a number of days is set
 
 
-def test_calibration_and_voice_baseline_are_stored_only_with_mood_consent(tmp_path):
-    bot = make_bot(tmp_path)
+def test_calibration_and_voice_baseline_are_stored_only_with_mood_consent(tmp_path, store_url):
+    bot = make_bot(tmp_path, url=store_url)
     bot.consent("alice", voice=True, face=True)  # inference allowed, storing mood data not
     bot.respond("alice", "hi", audio=clip(3), image=frame(3))
     bot.feedback("alice", "joy")
@@ -260,14 +244,14 @@ def test_calibration_and_voice_baseline_are_stored_only_with_mood_consent(tmp_pa
 
 
 # -- raw media ----------------------------------------------------------------------------------
-def test_raw_audio_and_frames_are_never_stored(tmp_path):
-    bot = make_bot(tmp_path)
+def test_raw_audio_and_frames_are_never_stored(tmp_path, store_url):
+    bot = make_bot(tmp_path, url=store_url)
     bot.consent("alice", face=True, voice=True, store_mood=True)
     image, (rate, samples) = frame(7), clip(7)
     bot.respond("alice", "look at me", image=image, audio=(rate, samples))
     bot.respond("alice", audio=(rate, samples))  # a spoken turn: only the transcript is kept
     bot.observe("alice", image=image)
-    data = file_bytes(tmp_path)
+    data = stored_bytes(store_url)
     for raw in (image.tobytes(), samples.tobytes()):
         for start in range(0, len(raw) - 64, len(raw) // 8):
             assert raw[start:start + 64] not in data

@@ -6,9 +6,9 @@ import logging
 import threading
 from typing import Any
 
-from webapp.layout import build, launch_options
+from webapp.layout import build, launch_options, queue_options
 
-__all__ = ["build", "launch_options", "warm", "warm_in_background"]
+__all__ = ["build", "launch_options", "queue_options", "warm", "warm_in_background"]
 log = logging.getLogger("webapp")
 
 

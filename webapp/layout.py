@@ -31,6 +31,12 @@ def launch_options() -> dict[str, Any]:
             "footer_links": ["api"], "show_error": False, "js": clientside.MEDIA_ERRORS_JS}
 
 
+def queue_options(companion: Any) -> dict[str, Any]:
+    """Options for demo.queue(): quick events (memory panel, consent, sign-in) run as many at once as
+    replies do, so a reader refreshing their memory never waits behind other users' replies."""
+    return {"default_concurrency_limit": max(2, companion.settings.llm.parallel)}
+
+
 def _ordered(out: Any, names: Sequence[str]) -> tuple:
     if not isinstance(out, dict):
         return out
@@ -84,7 +90,7 @@ def build(companion: Any) -> gr.Blocks:
                         with gr.Tab("Memory", id="memory-tab", elem_id="memory-tab"):
                             _memory_tab(ui)
         account.export_dir = Path(ui["export_file"].GRADIO_CACHE) / "companion-exports"
-        _wire(ui, talk, account)
+        _wire(ui, talk, account, turns_at_once=companion.settings.llm.parallel)
     return demo
 
 
@@ -152,7 +158,7 @@ def _memory_tab(ui: dict[str, Any]) -> None:
             ui["cancel_btn"] = gr.Button("Cancel", elem_id="cancel-forget-btn")
 
 
-def _wire(ui: dict[str, Any], talk: Talk, account: Account) -> None:
+def _wire(ui: dict[str, Any], talk: Talk, account: Account, *, turns_at_once: int = 1) -> None:
     def on(trigger, fn, inputs: Sequence[str], outputs: Sequence[str], **kw):
         return trigger(adapt(fn, outputs), inputs=[ui[n] for n in inputs], outputs=[ui[n] for n in outputs], **kw)
 
@@ -167,7 +173,9 @@ def _wire(ui: dict[str, Any], talk: Talk, account: Account) -> None:
 
     turn_out = ["chatbot", "msg", "strategy", "mood", "notice", "spoken"]
     after = ["facts", "fact_pick", "fact_text", "plot"]
-    reply = {"concurrency_id": "reply", "concurrency_limit": 1, "show_progress": "minimal"}
+    # Replies of different users run at once, as many as the model has slots (Settings.llm.parallel);
+    # more wait in Gradio's queue. Companion serialises one user's own turns.
+    reply = {"concurrency_id": "reply", "concurrency_limit": turns_at_once, "show_progress": "minimal"}
     chat_click = on(ui["send"].click, talk.chat, ["msg", "session", "speak"], turn_out, api_name="chat", **reply)
     chat_submit = on(ui["msg"].submit, talk.chat, ["msg", "session", "speak"], turn_out, **PRIVATE, **reply)
     voice_kw = {**reply, "show_progress": "full"}

@@ -105,9 +105,14 @@ class Talk:
         history = before + [{"role": "user", "content": shown}, {"role": "assistant", "content": "…"}]
         yield history, "", "", gr.skip(), views.notice(None), None
         pieces = self.c.stream(user, text, audio=audio)
-        got = ""
+        got, reply = "", None
         try:
-            for piece in pieces:
+            while True:
+                try:
+                    piece = next(pieces)
+                except StopIteration as done:  # this turn's own Reply (a tab beside it may finish first)
+                    reply = done.value
+                    break
                 got += piece
                 history[-1] = {"role": "assistant", "content": got}
                 yield history, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -118,7 +123,6 @@ class Talk:
             return
         finally:
             pieces.close()  # a stop or a dropped connection closes us: release the companion's turn
-        reply = self.c.last_reply(user)
         if reply is None:
             return
         if reply.transcript is not None:

@@ -60,3 +60,26 @@ facts = Table(
     Column("embedding", LargeBinary),
 )
 Index("ix_facts_user", facts.c.user_id)
+
+# Retrieval units: a user turn, or each sentence of a long one (a fact inside a long message is
+# otherwise diluted in one vector). AUTOINCREMENT: ids are never reused, so the in-process index
+# (companion.memory.index) can load "everything after the last id it holds" after any delete.
+memories = Table(
+    "memories", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("turn_id", Integer, ForeignKey("turns.id", ondelete="CASCADE")),
+    Column("text", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("embedding", LargeBinary),              # float32 bytes, L2-normalised
+    sqlite_autoincrement=True,
+)
+Index("ix_memories_user_id", memories.c.user_id, memories.c.id)
+
+# Bumped in the same transaction as any edit or delete of a user's memories: an index that holds
+# an older epoch reloads that user, so no edited or deleted vector is ever scored again.
+memory_state = Table(
+    "memory_state", metadata,
+    Column("user_id", String(64), ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    Column("epoch", Integer, nullable=False, default=0),
+)

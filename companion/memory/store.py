@@ -8,22 +8,28 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 from sqlalchemy import and_, create_engine, delete, event, func, insert, select, text, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError, DatabaseError
 
 from companion.errors import StoreUnavailable
-from companion.memory import schema
+from companion.memory import fulltext, postgres, schema
 from companion.memory.facts import Fact
+from companion.memory.index import VectorIndex
+from companion.memory.memory_methods import MemoryMethods
 from companion.memory.migrations import migrate
 from companion.types import MoodState
 
 _TABLES_BY_USER = (schema.turns, schema.moods, schema.facts)
+# a turn's sentence memories and the user's index epoch: deleted with them, not counted apart
+_DERIVED_BY_USER = (schema.memories, schema.memory_state)
 
 
 def _vec(blob: bytes | None) -> np.ndarray | None:
@@ -34,18 +40,24 @@ def _blob(vector: Any) -> bytes | None:
     return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
 
 
-class Store:
-    def __init__(self, url: str, *, timeout_s: float = 10.0):
-        self.url = url
+class Store(MemoryMethods):
+    def __init__(self, url: str, *, timeout_s: float = 10.0, pool_size: int = 10):
+        self.url = make_url(url).render_as_string(hide_password=True)  # shown in errors: never the password
         self.is_sqlite = url.startswith("sqlite")
+        self.is_postgres = url.startswith("postgresql")
         if self.is_sqlite and ":memory:" not in url and url != "sqlite://":
             Path(url.split("///", 1)[1]).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        connect_args = {"timeout": timeout_s, "check_same_thread": False} if self.is_sqlite else {}
-        self.engine: Engine = create_engine(url, connect_args=connect_args)
+        options: dict[str, Any] = {}
+        if self.is_sqlite:
+            options["connect_args"] = {"timeout": timeout_s, "check_same_thread": False}
+        elif self.is_postgres:
+            options = postgres.engine_options(timeout_s, pool_size)
+        self.engine: Engine = create_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         with self._write() as conn:
             self.applied_migrations = migrate(conn)
+        self.index = VectorIndex()  # this process's copy of the memory vectors; the tables stay the truth
 
     # -- plumbing -------------------------------------------------------------------------
     @contextmanager
@@ -70,16 +82,38 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    @contextmanager
+    def user_lock(self, user: str) -> Iterator[None]:
+        """Serialise one user's turns across processes that share this database: a PostgreSQL
+        advisory lock for the whole turn. SQLite (one file, one process): the caller's in-process
+        lock is the whole story, so this does nothing."""
+        with ExitStack() as held:
+            if self.is_postgres:
+                try:
+                    held.enter_context(postgres.advisory_lock(self.engine, user))
+                except OperationalError as exc:
+                    raise StoreUnavailable(_explain(exc, self.url)) from exc
+            yield
+
     # -- users -----------------------------------------------------------------------------
-    def ensure_user(self, user: str, now: float | None = None) -> None:
+    def ensure_user(self, user: str, now: float | None = None) -> float:
+        """Create the user's row or touch last_seen_at. Returns the row's created_at: a new value
+        means the user was forgotten (perhaps by another instance) and began again."""
         now = time.time() if now is None else now
+        t = schema.users
+        new = dict(user_id=user, created_at=now, last_seen_at=now, consent="{}", calibration="{}",
+                   voice_baseline="{}")
         with self._write() as conn:
-            exists = conn.execute(select(schema.users.c.user_id).where(schema.users.c.user_id == user)).first()
-            if exists:
-                conn.execute(update(schema.users).where(schema.users.c.user_id == user).values(last_seen_at=now))
-            else:
-                conn.execute(insert(schema.users).values(user_id=user, created_at=now, last_seen_at=now,
-                                                         consent="{}", calibration="{}", voice_baseline="{}"))
+            if self.is_sqlite or self.is_postgres:  # one statement: two instances may add the same user at once
+                upsert = (pg_insert if self.is_postgres else sqlite_insert)(t).values(**new)
+                return float(conn.execute(upsert.on_conflict_do_update(
+                    index_elements=[t.c.user_id], set_={"last_seen_at": now}).returning(t.c.created_at)).scalar())
+            created = conn.execute(select(t.c.created_at).where(t.c.user_id == user)).scalar()
+            if created is not None:
+                conn.execute(update(t).where(t.c.user_id == user).values(last_seen_at=now))
+                return float(created)
+            conn.execute(insert(t).values(**new))
+            return now
 
     def user_exists(self, user: str) -> bool:
         with self._read() as conn:
@@ -107,13 +141,22 @@ class Store:
     # -- turns and moods --------------------------------------------------------------------
     def save_exchange(self, user: str, *, user_text: str, reply_text: str, at: float,
                       mood: MoodState | None, meta: dict[str, Any], embedding: Any = None,
-                      facts: Sequence[tuple[Fact, Any]] = (), store_mood: bool = True) -> int:
-        """Store one whole turn (user message, reply, mood, new facts) atomically. Returns the user turn id."""
+                      facts: Sequence[tuple[Fact, Any]] = (), store_mood: bool = True,
+                      memories: Sequence[tuple[str, Any]] | None = None) -> int:
+        """Store one whole turn (user message, reply, mood, new facts, its memories) atomically.
+
+        `memories`: (sentence, vector) pairs to retrieve the turn by; default one memory, the whole
+        message with `embedding`. Returns the user turn id."""
         mood_json = json.dumps(mood.to_dict()) if (mood is not None and store_mood) else None
         with self._write() as conn:
             user_turn = conn.execute(insert(schema.turns).values(
                 user_id=user, role="user", text=user_text, at=at, mood=mood_json, meta=None,
-                embedding=_blob(embedding))).inserted_primary_key[0]
+                embedding=None)).inserted_primary_key[0]  # the vector lives on its memories
+            if memories is None:
+                memories = [(user_text, embedding)] if embedding is not None else []
+            if memories:
+                conn.execute(insert(schema.memories), [{"user_id": user, "turn_id": user_turn, "text": t, "at": at,
+                                                        "embedding": _blob(v)} for t, v in memories])
             conn.execute(insert(schema.turns).values(user_id=user, role="assistant", text=reply_text, at=at + 1e-3,
                                                      mood=None, meta=json.dumps(meta), embedding=None))
             if mood_json is not None and mood.known:
@@ -196,25 +239,6 @@ class Store:
                                 .values(text=text_value, value=text_value, embedding=_blob(vector)))
         return done.rowcount > 0
 
-    # -- retrieval ---------------------------------------------------------------------------
-    def search(self, user: str, query: Any, k: int, *, exclude_recent: int = 0) -> list[dict[str, Any]]:
-        """Top-k of the user's facts and past user turns by cosine similarity to `query`."""
-        if k <= 0 or query is None:
-            return []
-        q = np.asarray(query, dtype=np.float32)
-        with self._read() as conn:
-            fact_rows = conn.execute(select(schema.facts.c.text, schema.facts.c.embedding)
-                                     .where(schema.facts.c.user_id == user)).all()
-            turn_rows = conn.execute(select(schema.turns.c.text, schema.turns.c.embedding, schema.turns.c.id)
-                                     .where(and_(schema.turns.c.user_id == user, schema.turns.c.role == "user"))
-                                     .order_by(schema.turns.c.id.desc())).all()
-        candidates = [("fact", r.text, _vec(r.embedding)) for r in fact_rows]
-        candidates += [("turn", r.text, _vec(r.embedding)) for r in turn_rows[exclude_recent:]]
-        scored = [{"kind": kind, "text": t, "score": float(v @ q)} for kind, t, v in candidates
-                  if v is not None and v.shape == q.shape]
-        scored.sort(key=lambda item: item["score"], reverse=True)
-        return scored[:k]
-
     # -- privacy -----------------------------------------------------------------------------
     def export(self, user: str) -> dict[str, Any]:
         with self._read() as conn:
@@ -233,6 +257,7 @@ class Store:
         return {
             "user": user, "exists": True, "exported_at": time.time(), "profile": profile,
             "facts": self.facts(user),
+            "memories": self.memories(user),  # the turns' sentences as retrieved (vectors left out)
             "turns": [{"id": r.id, "role": r.role, "text": r.text, "at": r.at,
                        "mood": json.loads(r.mood) if r.mood else None,
                        "meta": json.loads(r.meta) if r.meta else None} for r in turns],
@@ -243,24 +268,40 @@ class Store:
         """Delete every row of `user`; returns the count per table."""
         counts = {}
         with self._write() as conn:
+            for table in _DERIVED_BY_USER:  # first: memories point at turns
+                conn.execute(delete(table).where(table.c.user_id == user))
             for table in _TABLES_BY_USER:
                 counts[table.name] = conn.execute(delete(table).where(table.c.user_id == user)).rowcount
             counts["users"] = conn.execute(delete(schema.users).where(schema.users.c.user_id == user)).rowcount
+        self.index.drop(user)
         return counts
 
     def purge_older_than(self, cutoff: float) -> dict[str, int]:
         """Retention: delete turns and moods older than `cutoff` for every user."""
         with self._write() as conn:
+            aged = conn.execute(select(schema.memories.c.user_id).where(schema.memories.c.at < cutoff)
+                                .distinct()).scalars().all()
+            self._bump(conn, aged)  # their vectors are reloaded without the purged memories
+            # a turn's memories are part of the turn: deleted with it, counted as the turn
+            conn.execute(delete(schema.memories).where(schema.memories.c.at < cutoff))
             return {t.name: conn.execute(delete(t).where(t.c.at < cutoff)).rowcount
                     for t in (schema.turns, schema.moods)}
 
     def compact(self) -> None:
-        """Rewrite the database file so deleted rows leave no bytes behind (SQLite VACUUM)."""
+        """SQLite: rewrite the file so deleted rows leave no bytes behind (VACUUM). PostgreSQL: plain
+        VACUUM (postgres.vacuum says what that does and does not guarantee)."""
+        if self.is_postgres:
+            try:
+                postgres.vacuum(self.engine, [t.name for t in schema.metadata.sorted_tables])
+            except OperationalError as exc:
+                raise StoreUnavailable(_explain(exc, self.url)) from exc
+            return
         if not self.is_sqlite:
             return
         try:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                fulltext.optimize(conn)  # drop deleted memories' words from the keyword index's pages
                 conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
                 conn.execute(text("VACUUM"))
                 conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
@@ -288,6 +329,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def _explain(exc: OperationalError, url: str) -> str:
     msg = str(exc.orig) if exc.orig else str(exc)
+    if url.startswith("postgresql") and ("connect" in msg or "No such file" in msg or "refused" in msg):
+        return (f"cannot reach PostgreSQL at {url} ({' '.join(msg.split())}); start the server, or fix COMPANION_STORE_URL "
+                "(e.g. postgresql+psycopg://user@host/dbname)")
     if "locked" in msg:
         return (f"the memory store {url} is locked by another process ({msg}); close the other companion "
                 "instance or wait and retry")
