@@ -43,3 +43,20 @@ class FailingGenerator:
     def stream(self, messages, **kwargs):
         yield "Half a "
         raise RuntimeError("backend died mid-stream")
+
+
+class MiniLM:
+    """The real MiniLM sentence embedder, as the crisis classifier loads it (shared, loaded once)."""
+
+    def embed(self, texts):
+        from companion import crisis
+        return crisis.minilm_embed(texts)
+
+
+class SadText:
+    """A text analyzer at the model's edge that always reads sadness (0.7)."""
+
+    def analyze(self, signal, **_):
+        from companion.types import EMOTIONS
+        probs = {k: (0.7 if k == "sadness" else 0.05) for k in EMOTIONS}
+        return EmotionEstimate("text", probs, valence=-0.6, arousal=-0.2, confidence=0.7, source="fixed")

@@ -13,33 +13,20 @@ import re
 import pytest
 from sqlalchemy import event
 
-from companion import crisis
 from companion.config import Settings
 from companion.core import Companion
 from companion.errors import InvalidInput
 from companion.generation.echo import EchoGenerator
-from companion.memory.facts import Fact
-from companion.types import EMOTIONS, EmotionEstimate
+from tests.fakes import MiniLM, SadText
 from pgserver import BACKENDS
 
 ALICE_SECRET, BOB_SECRET = "alice-secret-orchid-3321", "bob-secret-walnut-8812"
 
 
-class MiniLM:
-    def embed(self, texts):
-        return crisis.minilm_embed(texts)
-
-
-class Sad:
-    def analyze(self, signal, **_):
-        probs = {k: (0.7 if k == "sadness" else 0.05) for k in EMOTIONS}
-        return EmotionEstimate("text", probs, valence=-0.6, arousal=-0.2, confidence=0.7, source="fixed")
-
-
 def build_two_users(data_dir, url=None):
     generator = EchoGenerator()
     bot = Companion(Settings(data_dir=data_dir, store_url=url), generator=generator, embedder=MiniLM(),
-                    analyzers={"text": Sad()})
+                    analyzers={"text": SadText()})
     for user, secret in (("alice", ALICE_SECRET), ("bob", BOB_SECRET)):
         bot.consent(user, store_mood=True)
         bot.respond(user, f"My sister is {secret.split('-')[2].title()} and I love {secret}.")

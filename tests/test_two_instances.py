@@ -19,24 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from companion import crisis
 from companion.config import Settings
 from companion.core import Companion
 from companion.generation.echo import EchoGenerator
-from companion.types import EMOTIONS, EmotionEstimate
+from tests.fakes import MiniLM, SadText
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class MiniLM:
-    def embed(self, texts):
-        return crisis.minilm_embed(texts)
-
-
-class Sad:
-    def analyze(self, signal, **_):
-        probs = {k: (0.7 if k == "sadness" else 0.05) for k in EMOTIONS}
-        return EmotionEstimate("text", probs, valence=-0.6, arousal=-0.2, confidence=0.7, source="fixed")
 
 
 class SlowEcho(EchoGenerator):
@@ -50,7 +38,7 @@ class SlowEcho(EchoGenerator):
 
 def instance(url, tmp_path, name):
     return Companion(Settings(data_dir=tmp_path / name, store_url=url), generator=SlowEcho(), embedder=MiniLM(),
-                     analyzers={"text": Sad()})
+                     analyzers={"text": SadText()})
 
 
 @pytest.fixture
