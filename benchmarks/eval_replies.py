@@ -157,10 +157,7 @@ def perplexities(n: int, threads: int) -> dict[str, float]:
 
     examples = ordered(load(EXAMPLES, "test"), seed=1)[:n]
     tokenizer, model = load_base(threads)
-    alpha, tensors = lora.read_gguf(reply_adapter())
-    rank = next(v.shape[0] for k, v in tensors.items() if k.endswith("lora_a"))
-    lora.attach(model, rank=rank, alpha=alpha, dropout=0.0)
-    lora.load_into(model, reply_adapter())
+    lora.attach_file(model, reply_adapter())
     pad = tokenizer.convert_tokens_to_ids("<|im_end|>")
     out = {}
     for corpus in ("ed", "esconv", "memory"):

@@ -30,10 +30,7 @@ def torch_tuned():
     from pipelines.training.reply import load_base
 
     tokenizer, model = load_base(threads=2)
-    alpha, tensors = lora.read_gguf(reply_adapter())
-    rank = next(v.shape[0] for k, v in tensors.items() if k.endswith("lora_a"))
-    lora.attach(model, rank=rank, alpha=alpha, dropout=0.0)
-    lora.load_into(model, reply_adapter())
+    lora.attach_file(model, reply_adapter())
     torch.set_num_threads(1)
     return tokenizer, model.eval()
 

@@ -68,7 +68,7 @@ class ReplyPipeline:
         flags = ["injection_suspected"] if "injection" in plan.situation else []
         if plan.prompt == "checkin_trend":
             flags.append("checkin_trend")  # core asks about a low trend at most once a day
-        known = "\n".join([checks.known_text(ctx), *facts]).lower()
+        known = checks.known_text(ctx)  # every stored fact is in it, the prompt's few included
         shown: list[str] = []
         problems: list[str] = []
         templated = []

@@ -110,8 +110,19 @@ def read_gguf(path: Path) -> tuple[float, dict[str, np.ndarray]]:
 
 
 def load_into(model: nn.Module, path: Path) -> None:
-    """Put an adapter file's tensors into a model that `attach` already wrapped (evaluation, tests)."""
-    _, tensors = read_gguf(path)
+    """Put an adapter file's tensors into a model that `attach` already wrapped (a second phase)."""
+    copy_tensors(model, read_gguf(path)[1])
+
+
+def attach_file(model: nn.Module, path: Path) -> None:
+    """Wrap `model` with the rank and alpha an adapter file was made with, and load its tensors."""
+    alpha, tensors = read_gguf(path)
+    rank = next(v.shape[0] for k, v in tensors.items() if k.endswith("lora_a"))
+    attach(model, rank=rank, alpha=alpha, dropout=0.0)
+    copy_tensors(model, tensors)
+
+
+def copy_tensors(model: nn.Module, tensors: dict[str, np.ndarray]) -> None:
     with torch.no_grad():
         for i, gguf_name, module in lora_layers(model):
             module.lora_a.copy_(torch.from_numpy(tensors[f"blk.{i}.{gguf_name}.weight.lora_a"]))
