@@ -3,7 +3,7 @@ eval set (benchmarks/data/crisis_eval.jsonl, never used for training), for patte
 classifier alone and both combined (what Companion uses), with a per-category table; then the
 false-alarm rate of `companion.crisis.detect` on the everyday user turns of the held-out *test* split
 (by conversation, pipelines.training.reply_data) of EmpatheticDialogues and ESConv, which training
-never reads (it trains on the train split and picks C on the dev split).
+never reads (the text model trains on the train split and picks its crisis threshold on the dev split).
 
 Options: --show lists every miss and false alarm; --data PATH evaluates another JSONL file
 (fields: text, label in none|self_harm|danger, category); --no-dialogues skips the ED/ESConv part.
@@ -28,17 +28,26 @@ def load(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def head_checks(texts: list[str], batch: int = 64) -> list:
+    """The text model's crisis head alone (its own pass over each message and its sentences), batched."""
+    from companion import crisis
+
+    clf = crisis.CrisisClassifier()
+    out = []
+    for i in range(0, len(texts), batch):
+        out += [crisis.from_reading(e.details["crisis"]) if e is not None else crisis.CrisisCheck(False)
+                for e in clf.analyzer.analyze_batch(texts[i:i + batch])]
+    return out
+
+
 def run_detectors(rows: list[dict]) -> dict[str, list]:
     """For each detector, the CrisisCheck of every row."""
     from companion import crisis
 
-    clf = crisis.CrisisClassifier()
     texts = [r["text"] for r in rows]
-    return {
-        "patterns": [crisis.detect_patterns(t) for t in texts],
-        "classifier": [clf.check(t) for t in texts],
-        "combined": [crisis.detect(t, classifier=clf) for t in texts],
-    }
+    clf = crisis.CrisisClassifier()
+    return {"patterns": [crisis.detect_patterns(t) for t in texts], "classifier": head_checks(texts),
+            "combined": [crisis.detect(t, classifier=clf) for t in texts]}
 
 
 def summary(rows: list[dict], checks: list) -> dict[str, float]:
@@ -51,30 +60,14 @@ def summary(rows: list[dict], checks: list) -> dict[str, float]:
 
 def leakage(rows: list[dict]) -> tuple[float, str, str]:
     """Nearest training sentence to any eval sentence (cosine): shows the eval set is not the training set."""
-    from companion.crisis import minilm_embed
+    from pipelines.embedding import MiniLMEmbedder
 
+    embedder = MiniLMEmbedder()
     train = [r["text"] for r in load(TRAIN)]
-    a, b = minilm_embed([r["text"] for r in rows]), minilm_embed(train)
+    a, b = embedder.embed([r["text"] for r in rows]), embedder.embed(train)
     sims = a @ b.T
     i, j = np.unravel_index(np.argmax(sims), sims.shape)
     return float(sims[i, j]), rows[i]["text"], train[j]
-
-
-def cached(embed, texts: list[str], batch: int = 64):
-    """`embed` with the pieces of `texts` embedded up front in batches (one call per message is slow)."""
-    from companion.crisis import screened, segments
-
-    todo = list(dict.fromkeys(p for t in texts for p in segments(screened(t))))
-    table = {}
-    for i in range(0, len(todo), batch):
-        table.update(zip(todo[i:i + batch], embed(todo[i:i + batch])))
-
-    def lookup(pieces):
-        missing = [p for p in pieces if p not in table]
-        if missing:
-            table.update(zip(missing, embed(missing)))
-        return np.stack([table[p] for p in pieces])
-    return lookup
 
 
 def dialogue_false_alarms(show: bool = False) -> None:
@@ -89,8 +82,8 @@ def dialogue_false_alarms(show: bool = False) -> None:
         return
     turns = [(c.corpus, t.text) for c in convs if c.split == "test" for t in c.turns if t.role == "user"]
     clf = crisis.CrisisClassifier()
-    clf.embed = cached(clf.embed, [t for _, t in turns])
-    checks = [crisis.detect(t, classifier=clf) for _, t in turns]
+    estimates = [e for i in range(0, len(turns), 64) for e in clf.analyzer.analyze_batch([t for _, t in turns[i:i + 64]])]
+    checks = [crisis.detect(t, classifier=True, estimates=[e]) for (_, t), e in zip(turns, estimates)]
     goal = GOALS["dialogue_false_alarm"]
     print(f"\neveryday user turns, test split (held out; goal: false alarms <= {goal:.0%})\n")
     print("| corpus | turns | false alarms | by patterns | by classifier |")
@@ -109,15 +102,43 @@ def dialogue_false_alarms(show: bool = False) -> None:
                 print(f"  [{corpus}] {text[:160]}  ({c.reason})")
 
 
+def pattern_table() -> None:
+    """What each pattern adds beyond the head on the dev rows (the written dev sentences and the ED/ESConv
+    dev turns the text model picked its threshold on, never the eval set): the crisis rows only it
+    catches, and the everyday rows it fires on. A pattern that adds no recall has no place."""
+    from companion import crisis
+    from pipelines.training.text_dialogue import crisis_rows
+    from pipelines.training.text_data import DEFAULT_DATA
+
+    rows, _ = crisis_rows(DEFAULT_DATA, "dev")
+    head = [c.is_crisis for c in head_checks(rows.texts)]
+    clean = [crisis.screened(t) for t in rows.texts]
+    fired = np.array([[bool(p.search(c)) for p, _ in crisis._COMPILED] for c in clean])
+    y = rows.target > 0
+    print(f"\npatterns on the dev rows ({int(y.sum())} crisis, {int((~y).sum())} not): head alone "
+          f"recall {np.mean([h for h, t in zip(head, y) if t]):.1%}\n")
+    print("| # | category | crisis rows it fires on | only it catches | everyday rows it fires on |")
+    print("|--:|---|--:|--:|--:|")
+    for k, (pattern, category) in enumerate(crisis._COMPILED):
+        others = fired[:, [j for j in range(fired.shape[1]) if j != k]].any(1)
+        only = fired[:, k] & y & ~np.array(head) & ~others
+        print(f"| {k} | {category} | {int((fired[:, k] & y).sum())} | {int(only.sum())} | "
+              f"{int((fired[:, k] & ~y).sum())} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m companion eval crisis")
     parser.add_argument("--data", type=Path, default=EVAL)
     parser.add_argument("--show", action="store_true", help="list misses and false alarms")
     parser.add_argument("--no-dialogues", action="store_true", help="skip the ED/ESConv test-split false alarms")
+    parser.add_argument("--patterns", action="store_true", help="only: what each pattern adds on the dev rows")
     args = parser.parse_args(argv)
     from pipelines.loading import torch_threads
 
     torch_threads(2)
+    if args.patterns:
+        pattern_table()
+        return 0
     rows = load(args.data)
     started = time.perf_counter()
     results = run_detectors(rows)
@@ -125,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     n_pos = sum(r["label"] != "none" for r in rows)
     print(f"crisis eval: {len(rows)} messages ({n_pos} crisis, {len(rows) - n_pos} not), {args.data.name}")
     print(f"goals: recall >= {GOALS['recall']:.0%}, false alarms <= {GOALS['false_alarm']:.0%}\n")
-    print(f"| detector   | recall | false alarms | right category | meets goals |")
-    print(f"|------------|-------:|-------------:|---------------:|:-----------:|")
+    print("| detector   | recall | false alarms | right category | meets goals |")
+    print("|------------|-------:|-------------:|---------------:|:-----------:|")
     for name, checks in results.items():
         s = summary(rows, checks)
         ok = s["recall"] >= GOALS["recall"] and s["false_alarm"] <= GOALS["false_alarm"]
@@ -137,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, r in enumerate(rows):
         by_cat[(r["category"], r["label"])].append(i)
     print("\nper category: share flagged as crisis (for label none that share is the false-alarm rate)\n")
-    print(f"| category               | label     |   n | patterns | classifier | combined |")
-    print(f"|------------------------|-----------|----:|---------:|-----------:|---------:|")
+    print("| category               | label     |   n | patterns | classifier | combined |")
+    print("|------------------------|-----------|----:|---------:|-----------:|---------:|")
     for (cat, label), idx in by_cat.items():
         cells = [np.mean([results[d][i].is_crisis for i in idx]) for d in ("patterns", "classifier", "combined")]
         print(f"| {cat:<22} | {label:<9} | {len(idx):>3} | {cells[0]:>8.1%} | {cells[1]:>10.1%} | {cells[2]:>8.1%} |")

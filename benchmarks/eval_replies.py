@@ -87,17 +87,34 @@ def invented(reply: str, ctx: Any) -> dict[str, bool]:
             "human_claim": bool(checks.HUMAN_CLAIM.search(reply))}
 
 
-def heldout_situations(n: int, seed: int = 2026) -> list[dict[str, Any]]:
-    """Test-split situations with the human reply: ED openings and ESConv turns (>= 8 user words)."""
-    from pipelines.training.reply_data import read_ed, read_esconv, targets
+# Draws already read blindly: their errors were seen (docs/replies.md quotes 20 of them), so they are
+# a training set for whoever read them. A new reading draws with a new seed and leaves them out.
+READ_SEEDS = (2026, 2027)
 
+
+def _draw(n: int, seed: int, ed: list, es: list) -> list:
     rng = random.Random(seed)
-    ed = [t for t in targets(c for c in read_ed() if c.split == "test") if t.index == 1]
-    es = [t for t in targets(c for c in read_esconv() if c.split == "test")
-          if len(t.user_text.split()) >= 8 and t.reply.strategy != "Self-disclosure"]
     n_es = n // 4
     picked = rng.sample(ed, n - n_es) + rng.sample(es, n_es)
     rng.shuffle(picked)
+    return picked
+
+
+def heldout_situations(n: int, seed: int = 2028) -> list[dict[str, Any]]:
+    """Test-split situations with the human reply: ED openings and ESConv turns (>= 8 user words),
+    none from a draw read before it (READ_SEEDS)."""
+    from pipelines.training.reply_data import read_ed, read_esconv, targets
+
+    ed = [t for t in targets(c for c in read_ed() if c.split == "test") if t.index == 1]
+    es = [t for t in targets(c for c in read_esconv() if c.split == "test")
+          if len(t.user_text.split()) >= 8 and t.reply.strategy != "Self-disclosure"]
+    for earlier in READ_SEEDS:  # each read draw was made from what the draws before it left
+        if earlier == seed:
+            break
+        seen = {(t.conv.conv_id, t.index) for t in _draw(n, earlier, ed, es)}
+        ed = [t for t in ed if (t.conv.conv_id, t.index) not in seen]
+        es = [t for t in es if (t.conv.conv_id, t.index) not in seen]
+    picked = _draw(n, seed, ed, es)
     return [{"id": f"s{i + 1:03d}", "corpus": t.conv.corpus, "feeling": t.conv.feeling, "text": t.user_text,
              "history": list(t.history), "human": t.reply.text} for i, t in enumerate(picked)]
 
@@ -180,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m companion eval replies", description=__doc__.split("\n")[0])
     parser.add_argument("--situations", type=int, default=160, help="held-out situations for the blind reading")
+    parser.add_argument("--seed", type=int, default=2028,
+                        help="draw of situations (2026 and 2027 were read: --seed 2027 reproduces docs/replies.md)")
     parser.add_argument("--ppl-examples", type=int, default=300, help="held-out examples for perplexity (0: skip)")
     parser.add_argument("--written", type=int, default=174, help="messages of the written set (0: skip)")
     parser.add_argument("--variants", default="tuned,base", help="which models: tuned, base")
@@ -201,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         print("held-out perplexity (torch, reply tokens) ...", file=sys.stderr)
         results["perplexity"] = perplexities(args.ppl_examples, args.threads)
     analyzer, embedder = TextEmotionAnalyzer(), MiniLMEmbedder()
-    situations = heldout_situations(args.situations)
+    situations = heldout_situations(args.situations, args.seed)
     written = load_items()[:args.written]
     memory = load(EXAMPLES, "test")
     memory = [e for e in memory if e.corpus == "memory"]

@@ -2,7 +2,10 @@
 
 Prints GoEmotions test macro-F1 (multi-label protocol and argmax), per-class F1 and the
 confusion matrix; EmoBank dev Pearson r for valence and arousal; calibration (ECE before and
-after temperature scaling); latency per single sentence and sentences/s batched.
+after temperature scaling); F1 per class on the held-out (test split, by conversation) user turns
+of EmpatheticDialogues and ESConv; the everyday valence table (benchmarks/data/valence_table.jsonl:
+dismissals such as "I'm fine, it's whatever" must read slightly negative, never joy); latency per
+single sentence (all three heads, one pass) and sentences/s batched.
 Runs the shipped analyzer exactly as the app does (same preprocessing, windows, float32).
 """
 from __future__ import annotations
@@ -95,7 +98,47 @@ def main(argv: list[str] | None = None) -> int:
     print("\nConfusion matrix (single-label rows; rows = gold, columns = predicted):\n")
     print(table(["gold \\ pred", *EMOTIONS],
                 [[c, *map(str, row)] for c, row in zip(EMOTIONS, scores["confusion_single_label_rows"])]))
+    dialogue_table(analyzer, args.data, args.limit)
+    valence_table(analyzer)
     return 0
+
+
+def dialogue_table(analyzer, data: Path, limit: int | None) -> None:
+    """Per-class F1 on the ED/ESConv test-split user turns (labels mapped as in training)."""
+    from pipelines.training.text_dialogue import dialogue_emotion
+
+    try:
+        rows = dialogue_emotion(data, "test")
+    except FileNotFoundError as exc:
+        print(f"\nED/ESConv test split: skipped ({exc})")
+        return
+    texts, gold = rows.texts[:limit], rows.target[:limit]
+    pred = probs_matrix(analyzer.analyze_batch(texts)).argmax(1)
+    counts = np.bincount(gold, minlength=len(EMOTIONS))
+    f1 = []
+    for k in range(len(EMOTIONS)):
+        tp = int(((pred == k) & (gold == k)).sum())
+        f1.append(2 * tp / max(1, int((pred == k).sum()) + int(counts[k])))
+    weighted = float(np.dot(f1, counts) / counts.sum())
+    kinds = {k: rows.kinds[:limit].count(k) for k in dict.fromkeys(rows.kinds[:limit])}
+    print(f"\nHeld-out user turns (ED + ESConv test split, by conversation; {kinds}): "
+          f"weighted-F1 {weighted:.3f}, accuracy {(pred == gold).mean():.3f}\n")
+    print(table(["class", "turns", "F1"], [[c, str(int(n)), f"{v:.3f}"] for c, n, v in zip(EMOTIONS, counts, f1) if n]))
+
+
+def valence_table(analyzer) -> None:
+    import json
+
+    path = Path(__file__).resolve().parent / "data" / "valence_table.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    ests = analyzer.analyze_batch([r["text"] for r in rows])
+    right = [e.valence * r["direction"] > 0 and (r["kind"] != "masking" or max(e.probs, key=e.probs.get) != "joy")
+             for r, e in zip(rows, ests)]
+    print(f"\nEveryday valence table: {sum(right)}/{len(rows)} in the expected direction "
+          "(dismissals: negative and not joy)\n")
+    print(table(["phrase", "kind", "valence", "label", "confidence", "ok"],
+                [[r["text"], r["kind"], f"{e.valence:+.2f}", max(e.probs, key=e.probs.get), f"{e.confidence:.2f}",
+                  "yes" if ok else "NO"] for r, e, ok in zip(rows, ests, right)]))
 
 
 if __name__ == "__main__":

@@ -226,7 +226,7 @@ def t_companion():
 
     from companion.config import Settings
     from companion.core import Companion
-    from companion.crisis import minilm_embed
+    from pipelines.embedding import MiniLMEmbedder
     from companion.generation.echo import EchoGenerator
     from companion.registry import UnknownBackend
 
@@ -234,9 +234,11 @@ def t_companion():
         def transcribe(self, audio):
             return type("T", (), {"text": "" if len(str(audio)) % 3 == 0 else "hello from audio"})()
 
+    embedder = MiniLMEmbedder()
+
     class Embedder:
         def embed(self, texts):
-            return minilm_embed(texts)
+            return embedder.embed(texts)
 
     analyzers = {}
     for modality in ("text", "face", "voice"):  # the real ones where they exist

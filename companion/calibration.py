@@ -32,8 +32,10 @@ VERSION = 1
 RELIABILITY_MIN, RELIABILITY_MAX = 0.25, 4.0
 DAY_S = 86400.0
 
-# Held-out accuracy per channel: the centre of the reliability update (and, through
-# reliability_from_accuracy, the source of the default weights). One source of truth:
+# Accuracy per channel, out of domain where the project has a measurement (the voice): the centre
+# of the reliability update, so a channel that reads this user better than that gains weight above
+# its default (bounded by RELIABILITY_MAX), one that reads them worse loses it. Through
+# reliability_from_accuracy it is also the source of the default weights. One source of truth:
 # config.FusionSettings.accuracies, which says where each number comes from.
 DEFAULT_ACCURACY: Mapping[str, float] = FusionSettings().accuracies
 

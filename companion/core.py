@@ -76,7 +76,7 @@ class Companion:
             new_facts = extract_facts(message)
             vectors = retrieval.embed_turn(self.parts.embed, message, [f.text for f in new_facts])  # once a turn
             ctx = self._context(user, message, mood, estimates, new_facts, vectors)
-            check = crisis.detect(message)
+            check = crisis.detect(message, estimates=estimates)  # the text analyzer's pass already read it
             if check.is_crisis:  # a fixed, caring answer whatever the LLM would have said
                 outcome = ReplyOutcome(text=crisis.crisis_reply(self.settings.privacy.crisis_locale, check.category),
                                        strategy=None, flags=("crisis", f"crisis_{check.category or 'unspecified'}"))

@@ -15,7 +15,11 @@ How a mood is made (docs/fusion.md has the maths and the evaluation behind each 
    Default rule: linear (weighted mean), chosen on the simulation in eval_fusion: it beat the
    log-linear pool (weighted geometric mean) and max-confidence in mean accuracy and in
    log-loss, with and without calibration (docs/fusion.md has the tables).
-5. Incongruence: two confident channels on opposite sides of the valence line, far apart.
+   Default reliabilities come from out-of-domain accuracy where the project has one (the voice).
+5. Clear words keep their label: a lone voice or face reading below override_confidence (after the
+   user's multiplier) has its weight cut to the most that leaves a clear text reading on top.
+6. Incongruence: two confident channels on opposite sides of the valence line, far apart; or
+   unsure, not positive words ("I'm fine, really.") with a moderately sure negative face or voice.
 
 Input rules: None items are skipped (an analyzer that saw no face / heard silence); any other
 non-EmotionEstimate, an estimate later than now + clock_skew_s, or a bad setting raises
@@ -35,7 +39,7 @@ from companion.calibration import (Calibration, InvalidFusionInput, check_items,
                                    observe, reliability_from_accuracy, setting)
 from companion.config import FusionSettings
 from companion.trend import Trend, trend
-from companion.types import EMOTIONS, MODALITIES, EmotionEstimate, MoodState, circumplex_position
+from companion.types import EMOTIONS, MODALITIES, EmotionEstimate, MoodState, argmax, circumplex_position
 
 __all__ = ["fuse", "Calibration", "learn", "observe", "trend", "Trend", "InvalidFusionInput",
            "POOLING_RULES", "pool", "reliability_from_accuracy"]
@@ -153,7 +157,10 @@ def _valence(src: _Source) -> float:
 
 
 def _conflicts(sources: Sequence[_Source], settings: Any) -> tuple[str, ...]:
-    """Modalities in a confident clash: one reads negative, the other not, at least a gap apart."""
+    """Modalities that disagree: a confident clash (one reads negative, the other not, at least a gap
+    apart), or masking: unsure words that are not clearly positive while the face or voice reads
+    negative with moderate confidence. A masking message ("I'm fine, really.") reads as unsure,
+    near-neutral text, so the confident-clash rule alone never sees it."""
     threshold = setting(settings, "incongruence_confidence", 0.5)
     gap = setting(settings, "incongruence_valence_gap", 0.5)
     line = setting(settings, "negative_valence", -0.2)
@@ -163,7 +170,54 @@ def _conflicts(sources: Sequence[_Source], settings: Any) -> tuple[str, ...]:
         for m2, v2 in sure[i + 1:]:
             if (v1 < line) != (v2 < line) and abs(v1 - v2) >= gap:
                 clashing.update((m1, m2))
+    text = next((s for s in sources if s.name == "text"), None)
+    if (text is not None
+            and setting(settings, "masking_text_confidence", 0.25) <= text.evidence
+            < setting(settings, "clear_text_confidence", 0.6)
+            and line <= _valence(text) < setting(settings, "positive_valence", 0.2)):
+        partner = setting(settings, "masking_confidence", 0.4)
+        for s in sources:
+            if s.name in ("voice", "face") and s.evidence >= partner and _valence(s) < line:
+                clashing.update(("text", s.name))
     return tuple(m for m in MODALITIES if m in clashing)
+
+
+def _guard_clear_text(sources: Sequence[_Source], weights: list[float], rule: str, cal: Calibration,
+                      settings: Any) -> list[float]:
+    """A lone voice or face reading below override_confidence cannot take the label from a clear text
+    reading: its weight is cut to the most that leaves the text's label on top. It still pulls the
+    probabilities toward its reading, lowers confidence (spread) and can mark incongruence.
+
+    Why: a voice model scoring 0.71 in domain read every synthetic-voice clip as anger and scores
+    0.28 across corpora (docs/fusion.md); an unsure reading from such a sense is not enough to
+    overturn what the person wrote. "Lone": the only face/voice whose own label differs from the
+    text's (two senses agreeing against the words are not gated). The confidence compared is
+    evidence x the user's learned multiplier, so a sense whose feedback shows it reads this person
+    well earns the right to override."""
+    text = next((s for s in sources if s.name == "text"), None)
+    if text is None or text.evidence < setting(settings, "clear_text_confidence", 0.6):
+        return weights
+    said = argmax(text.probs)
+    against = [i for i, s in enumerate(sources) if s.name in ("voice", "face") and argmax(s.probs) != said]
+    if len(against) != 1:
+        return weights
+    i = against[0]
+    lone = sources[i]
+    if lone.evidence * cal.reliability(lone.name) >= setting(settings, "override_confidence", 0.5):
+        return weights
+    floor = setting(settings, "log_floor", 1e-3)
+
+    def keeps(scale: float) -> bool:
+        scaled = [w * scale if j == i else w for j, w in enumerate(weights)]
+        return argmax(pool([s.probs for s in sources], scaled, rule, floor)) == said
+
+    if keeps(1.0) or not keeps(0.0):  # the words win anyway, or something else outweighs them
+        return weights
+    lo, hi = 0.0, 1.0
+    for _ in range(60):  # bisection to double precision; any pooling rule
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if keeps(mid) else (lo, mid)
+    return [w * lo if j == i else w for j, w in enumerate(weights)]
 
 
 def fuse(estimates: Sequence[EmotionEstimate | None], *, previous: MoodState | None = None,
@@ -195,7 +249,7 @@ def fuse(estimates: Sequence[EmotionEstimate | None], *, previous: MoodState | N
     if not sources:
         return MoodState.unknown(now)
 
-    weights = [s.weight for s in sources]
+    weights = _guard_clear_text(sources, [s.weight for s in sources], rule, cal, settings)
     if rule == "max_confidence":
         winner = max(range(len(sources)), key=lambda i: weights[i])
         share = [1.0 if i == winner else 0.0 for i in range(len(sources))]

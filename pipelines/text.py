@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -131,8 +131,12 @@ def language_factor(words: Sequence[Sequence[str]]) -> float:
     return factor * 0.5 if foreign else factor
 
 
+CRISIS_CLASSES = ("none", "self_harm", "danger")
+
+
 class EmotionHeads(nn.Module):
-    """Optional fine-tuned top encoder layers, then [mean; CLS] pooling and two small heads."""
+    """Fine-tuned top encoder layers, then [mean; CLS] pooling and three small heads: emotion,
+    affect (valence, arousal) and crisis (none / self_harm / danger), all from one pass."""
 
     def __init__(self, config, top_layers: Sequence[nn.Module] = (), hidden: int = 256) -> None:
         super().__init__()
@@ -142,6 +146,8 @@ class EmotionHeads(nn.Module):
         self.emotion = nn.Sequential(nn.Dropout(0.1), nn.Linear(width, hidden), nn.GELU(),
                                      nn.Dropout(0.1), nn.Linear(hidden, len(EMOTIONS)))
         self.affect = nn.Sequential(nn.Dropout(0.1), nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, 2))
+        self.crisis = nn.Sequential(nn.Dropout(0.1), nn.Linear(width, hidden), nn.GELU(),
+                                    nn.Linear(hidden, len(CRISIS_CLASSES)))
         # EmoBank's (valence, arousal) are narrow (sd ~0.17 on -1..1): the head predicts z-scores.
         self.register_buffer("affect_mean", torch.zeros(2))
         self.register_buffer("affect_scale", torch.ones(2))
@@ -159,8 +165,10 @@ class EmotionHeads(nn.Module):
         return z * self.affect_scale + self.affect_mean
 
     def forward(self, hidden, attention_mask):
-        logits, z = self.predict(self.pool(hidden, attention_mask))
-        return logits, self.affect_units(z)
+        """(emotion logits, (valence, arousal), crisis logits)."""
+        features = self.pool(hidden, attention_mask)
+        logits, z = self.predict(features)
+        return logits, self.affect_units(z), self.crisis(features)
 
 
 def load_heads(model, weights_dir=None) -> tuple[EmotionHeads, dict]:
@@ -194,6 +202,22 @@ class Prepared:
     skipped: list[int]         # windows dropped per kept text (long texts)
     language: list[float]
     ended: list[tuple[frozenset, bool]] = field(default_factory=list)  # feelings said to be over, mixed
+    sentence: list[bool] = field(default_factory=list)  # window is one sentence, read by the crisis head only
+
+
+MAX_SENTENCES = 12
+
+
+def sentence_pieces(text: str, limit: int = MAX_SENTENCES) -> list[str]:
+    """The sentences of a message with two words or more, merged into at most `limit` pieces.
+
+    The crisis head reads each one as well as the whole message: one sentence about ending one's
+    life in a long message about the week must not be averaged away."""
+    parts = [p.strip() for p in re.split(r"(?<=[.!?;])\s+|\n+", text) if len(p.strip().split()) >= 2]
+    if len(parts) > limit:  # keep every word covered: merge neighbours into `limit` groups
+        size = -(-len(parts) // limit)
+        parts = [" ".join(parts[i:i + size]) for i in range(0, len(parts), size)]
+    return parts if len(parts) > 1 else []
 
 
 class TextEmotionAnalyzer:
@@ -211,6 +235,7 @@ class TextEmotionAnalyzer:
         self._shared = list(self._model.encoder.layer[:len(self._model.encoder.layer) - len(self._heads.top)])
         self.temperature = float(self.config["temperature"])
         self.source = str(self.config["source"])
+        self.crisis_threshold = float(self.config.get("crisis_threshold", 1.0))
 
     def analyze(self, text: str) -> EmotionEstimate | None:
         text = check_text(text)
@@ -219,17 +244,39 @@ class TextEmotionAnalyzer:
     def analyze_batch(self, texts: Sequence[str]) -> list[EmotionEstimate | None]:
         checked = check_texts(texts)
         prepared = self._prepare(checked)
-        logits, affect = self._infer(prepared)
+        logits, affect, crisis = self._infer(prepared)
         out: list[EmotionEstimate | None] = [None] * len(checked)
         owner = np.asarray(prepared.owner, dtype=np.int64)
+        sentence = np.asarray(prepared.sentence, dtype=bool)
         for j, position in enumerate(prepared.keep):
-            rows = np.flatnonzero(owner == j)
+            rows = np.flatnonzero((owner == j) & ~sentence)
             lengths = np.array([len(prepared.windows[r]) for r in rows], dtype=np.float64)
-            out[position] = _to_estimate(logits[rows], affect[rows], lengths, self.temperature,
-                                         prepared.language[j], self.source, prepared.skipped[j], prepared.ended[j])
+            estimate = _to_estimate(logits[rows], affect[rows], lengths, self.temperature,
+                                    prepared.language[j], self.source, prepared.skipped[j], prepared.ended[j])
+            reading = self._crisis_reading(crisis[owner == j])
+            out[position] = replace(estimate, details={**estimate.details, "crisis": reading})
         return out
 
-    def _prepare(self, texts: list[str | None]) -> Prepared:
+    def crisis_probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, 3) crisis head probabilities (CRISIS_CLASSES order) of each text read whole."""
+        prepared = self._prepare(check_texts(texts), sentences=False)
+        _, _, crisis = self._infer(prepared)
+        owner = np.asarray(prepared.owner, dtype=np.int64)
+        out = np.tile(np.array([1.0, 0.0, 0.0]), (len(texts), 1))
+        for j, position in enumerate(prepared.keep):
+            out[position] = softmax(crisis[owner == j]).mean(0)
+        return out
+
+    def _crisis_reading(self, logits: np.ndarray) -> dict:
+        """The riskiest of a message's pieces (whole windows and sentences): risk = 1 - p(none)."""
+        probs = softmax(logits)
+        risk = 1.0 - probs[:, 0]
+        best = int(np.argmax(risk))
+        category = CRISIS_CLASSES[1 + int(np.argmax(probs[best, 1:]))]
+        return {"risk": round(float(risk[best]), 4), "category": category,
+                "alarm": bool(risk[best] >= self.crisis_threshold), "pieces": int(len(risk))}
+
+    def _prepare(self, texts: list[str | None], sentences: bool = True) -> Prepared:
         keep, clean = [], []
         for i, text in enumerate(texts):
             text = normalise_text(text) if text is not None else ""
@@ -253,12 +300,23 @@ class TextEmotionAnalyzer:
             owner += [j] * len(chosen)
             skipped.append(len(ws) - len(chosen))
         language = [language_factor(_words_of(e)) for e in words.encodings]
-        return Prepared(keep, windows, owner, skipped, language, [text_negation.ended_feelings(t) for t in clean])
+        is_sentence = [False] * len(windows)
+        if sentences:  # each sentence as its own window too, for the crisis head (same batch, one pass)
+            pieces = [(j, p) for j, t in enumerate(clean) for p in sentence_pieces(t)]
+            if pieces:
+                with TOKENIZER_LOCK:
+                    ids = self._tokenizer([p for _, p in pieces], truncation=True, max_length=WINDOW_TOKENS)["input_ids"]
+                windows += ids
+                owner += [j for j, _ in pieces]
+                is_sentence += [True] * len(pieces)
+        return Prepared(keep, windows, owner, skipped, language, [text_negation.ended_feelings(t) for t in clean],
+                        is_sentence)
 
-    def _infer(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
-        """Emotion logits (n_windows, 7) and (valence, arousal) (n_windows, 2)."""
+    def _infer(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Emotion logits (n_windows, 7), (valence, arousal) (n_windows, 2), crisis logits (n_windows, 3)."""
         n = len(prepared.windows)
         logits, affect = np.zeros((n, len(EMOTIONS)), np.float32), np.zeros((n, 2), np.float32)
+        crisis = np.zeros((n, len(CRISIS_CLASSES)), np.float32)
         order = sorted(range(n), key=lambda i: len(prepared.windows[i]))
         with torch.inference_mode():
             for begin in range(0, n, self.batch_size):
@@ -270,9 +328,9 @@ class TextEmotionAnalyzer:
                     ids[k, :len(prepared.windows[r])] = torch.tensor(prepared.windows[r])
                     mask[k, :len(prepared.windows[r])] = 1
                 hidden = run_layers(self._model.config, self._shared, embed_tokens(self._model, ids), mask)
-                lg, va = self._heads(hidden, mask)
-                logits[rows], affect[rows] = lg.float().numpy(), va.float().numpy()
-        return logits, affect
+                lg, va, cr = self._heads(hidden, mask)
+                logits[rows], affect[rows], crisis[rows] = lg.float().numpy(), va.float().numpy(), cr.float().numpy()
+        return logits, affect, crisis
 
 
 def _words_of(encoding) -> list[list[str]]:

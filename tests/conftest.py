@@ -21,19 +21,28 @@ if os.environ.get("CI"):
 # Open work, tracked in the closing notes of issues 3, 5 and 7: these checks fail on the current
 # shipped models and reranker rules. They stay visible as xfail (not skipped) and turn into
 # passes as soon as the model or rule is fixed.
+_DISMISS = "tests/test_masking.py::test_dismissals_read_unsure_slightly_negative_never_joy"
 KNOWN_OPEN: dict[str, str] = {
-    # "tests/test_x.py::test_name": "issue N: why it still fails" (marked xfail, not strict)
+    # "tests/test_x.py::test_name" or one case "...::test_name[id]": "issue N: why it still fails"
+    # (marked xfail, not strict). Each is a goal the shipped models do not meet yet, measured in the docs.
     "tests/test_replies.py::test_memory_questions_are_answered_from_the_facts":
-        "issue 13: goal 9/10, the shipped adapter answers 4-5/10 (the base 0/10): with no facts it does not say "
-        "it was not told, and with only other relations' facts it names one of those people",
+        "issue 13: goal 9/10, the shipped adapter answers 7/10 (the base 4/10; docs/replies.md)",
+    f"{_DISMISS}[I'm fine, really.]": "issue 14: valence -0.16 but joy is the top label (0.31)",
+    f"{_DISMISS}[whatever]": "issue 14: neutral, valence -0.09, but confidence 0.80: not unsure",
+    f"{_DISMISS}[Forget about it, it's no]": "issue 14: anger, valence -0.19, confidence 0.61",
+    f"{_DISMISS}[Yeah, I'm alright. It do]": "issue 14: valence -0.15 but joy is the top label (0.27)",
+    "tests/test_masking.py::test_clear_phrases_keep_their_direction[Everyone forgot my birth]":
+        "issue 14: valence -0.02, negative but not past -0.05",
+    "tests/test_crisis.py::test_everyday_messages_get_no_crisis_reply[I'm going to my home cou]":
+        "issue 14: the head reads the sentence 'It's been 4 years since i've seen my parents' as self_harm 0.96",
 }
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        base = item.nodeid.split("[")[0]
-        if base in KNOWN_OPEN:
-            item.add_marker(pytest.mark.xfail(reason=KNOWN_OPEN[base], strict=False))
+        reason = KNOWN_OPEN.get(item.nodeid) or KNOWN_OPEN.get(item.nodeid.split("[")[0])
+        if reason:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=False))
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 import numpy as np
 
@@ -45,12 +46,18 @@ class FailingGenerator:
         raise RuntimeError("backend died mid-stream")
 
 
+@lru_cache(maxsize=1)
+def shared_embedder():
+    """The real all-MiniLM-L6-v2 sentence embedder, loaded once for the whole test session."""
+    from pipelines.embedding import MiniLMEmbedder
+    return MiniLMEmbedder()
+
+
 class MiniLM:
-    """The real MiniLM sentence embedder, as the crisis classifier loads it (shared, loaded once)."""
+    """The real MiniLM sentence embedder (shared, loaded once)."""
 
     def embed(self, texts):
-        from companion import crisis
-        return crisis.minilm_embed(texts)
+        return shared_embedder().embed(texts)
 
 
 class SadText:

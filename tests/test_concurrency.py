@@ -6,15 +6,15 @@ import threading
 
 import numpy as np
 
-from companion import crisis
 from companion.config import Settings
 from companion.core import Companion
 from companion.generation.echo import EchoGenerator
+from fakes import shared_embedder
 
 
 class MiniLM:
     def embed(self, texts):
-        return crisis.minilm_embed(texts)
+        return shared_embedder().embed(texts)
 
 
 class Meeting(EchoGenerator):

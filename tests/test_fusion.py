@@ -84,7 +84,7 @@ def test_none_items_mean_no_reading_and_duplicates_change_nothing():
 
 
 def test_accepts_the_real_settings_object_and_weights_switch_a_modality_off():
-    face_off = FusionSettings(weights={"text": 1.0, "voice": 0.8, "face": 0.0})
+    face_off = FusionSettings(weights={"text": 1.0, "voice": 0.33, "face": 0.0})
     mood = fuse([estimate("text", FINE, 0.7), estimate("face", SAD, 0.9)], now=NOW, settings=face_off)
     assert dict(mood.contributions) == {"text": 1.0} and mood.label == "neutral"
 

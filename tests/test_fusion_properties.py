@@ -91,8 +91,16 @@ def _kl(p, q):
 def test_a_more_confident_estimate_pulls_harder(pa, pb, conf_b, low, step, rule):
     high = min(1.0, low + step)
     b = EmotionEstimate("voice", pb, 0.0, 0.0, conf_b, "b", at=NOW)
-    moods = [fuse([EmotionEstimate("text", pa, 0.0, 0.0, c, "a", at=NOW), b], now=NOW,
-                  settings=Overlay(pooling=rule)) for c in (low, high)]
+
+    def moods(**changes):
+        return [fuse([EmotionEstimate("text", pa, 0.0, 0.0, c, "a", at=NOW), b], now=NOW,
+                     settings=Overlay(pooling=rule, **changes)) for c in (low, high)]
+
+    # With the clear-text guard on, a lone unsure voice already held to the most it may have against
+    # clear words is held in proportion to the words' weight: the text's share can stay the same, never drop.
+    guarded = moods()
+    assert guarded[1].contributions["text"] >= guarded[0].contributions["text"] - 1e-12
+    moods = moods(override_confidence=0.0)  # the pooling itself: strictly harder
     assert moods[1].contributions["text"] > moods[0].contributions["text"]
     if rule == "log_linear":  # the pool moves along the geometric path toward (floored) A
         floor = {k: max(pa[k], 1e-3) for k in EMOTIONS}

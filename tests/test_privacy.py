@@ -13,20 +13,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from companion import crisis, retention
+from companion import retention
 from companion.config import Settings
 from companion.core import Companion
 from companion.errors import InvalidInput
 from companion.generation.echo import EchoGenerator
 from companion.types import EMOTIONS, EmotionEstimate, MoodState
 from pgserver import stored_bytes, user_rows
+from fakes import shared_embedder
 
 
 class MiniLM:
     """The real sentence embedder (all-MiniLM-L6-v2), the same one the crisis classifier uses."""
 
     def embed(self, texts):
-        return crisis.minilm_embed(texts)
+        return shared_embedder().embed(texts)
 
 
 class Recorder:

@@ -7,10 +7,10 @@ import types
 
 import pytest
 
-from companion import crisis
 from companion.config import Settings
 from companion.core import Companion
 from companion.generation.echo import EchoGenerator
+from fakes import shared_embedder
 
 AI_NOTE = re.compile(r"\bI'?m an AI\b|\bI am an AI\b", re.I)
 HUMAN_CLAIM = re.compile(
@@ -20,7 +20,7 @@ HUMAN_CLAIM = re.compile(
 
 class MiniLM:
     def embed(self, texts):
-        return crisis.minilm_embed(texts)
+        return shared_embedder().embed(texts)
 
 
 class Clock:

@@ -18,7 +18,7 @@ def analyzer():
 
 
 def check_invariants(est: EmotionEstimate) -> None:
-    assert est.modality == "text" and est.source.startswith("minilm-goemotions")
+    assert est.modality == "text" and est.source.startswith("minilm-")
     assert tuple(est.probs) == EMOTIONS
     assert math.isclose(sum(est.probs.values()), 1.0, abs_tol=1e-6)
     assert all(0.0 <= p <= 1.0 for p in est.probs.values())

@@ -75,7 +75,7 @@ def cases(split: str, n: int, seed: int) -> list[dict[str, Any]]:
     return out
 
 
-def memory_examples(analyzer: Any, settings: Any, *, train: int = 300, dev: int = 30, test: int = 10
+def memory_examples(analyzer: Any, settings: Any, *, train: int = 600, dev: int = 30, test: int = 10
                     ) -> dict[str, list[Any]]:
     """Examples for each split, prompts built as at run time (facts block, mood of the question)."""
     from companion import fusion

