@@ -16,3 +16,11 @@ class StoreUnavailable(CompanionError, RuntimeError):
 
 class GenerationError(CompanionError, RuntimeError):
     """The language-model backend failed or is unreachable."""
+
+
+class WrongType(CompanionError, TypeError):
+    """A value of the wrong type; the message says what to pass instead."""
+
+
+class BadSetting(CompanionError, ValueError):
+    """A setting or option that cannot be used; the message names it and the values it takes."""

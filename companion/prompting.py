@@ -6,11 +6,17 @@ from pathlib import Path
 from string import Formatter
 from typing import Any
 
+from companion.errors import CompanionError
+
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
 
-class MissingPrompt(FileNotFoundError):
-    pass
+class MissingSlots(CompanionError, KeyError):
+    """A prompt template was rendered without values for all of its slots."""
+
+
+class MissingPrompt(CompanionError, FileNotFoundError):
+    """No prompt file by that name; the message lists the ones there are."""
 
 
 @lru_cache(maxsize=64)
@@ -30,5 +36,5 @@ def render(name: str, **slots: Any) -> str:
     needed = {field for _, field, _, _ in Formatter().parse(template) if field}
     missing = needed - set(slots)
     if missing:
-        raise KeyError(f"prompt {name!r} needs slots {sorted(missing)}")
+        raise MissingSlots(f"prompt {name!r} needs slots {sorted(missing)}")
     return template.format(**{k: slots[k] for k in needed})

@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Any, Mapping
 
+from companion.errors import CompanionError
+
 BACKENDS: Mapping[str, Mapping[str, str]] = {
     "text": {
         "minilm": "pipelines.text:TextEmotionAnalyzer",
@@ -40,7 +42,7 @@ BACKENDS: Mapping[str, Mapping[str, str]] = {
 OFF = ("", "none", "off", "false", "0", "disabled")
 
 
-class UnknownBackend(LookupError):
+class UnknownBackend(CompanionError, LookupError):
     """A setting names a backend that is not in the registry."""
 
 

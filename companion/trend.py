@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from companion.errors import InvalidInput
 from companion.types import MoodState
 
 DAY_S = 86400.0
@@ -42,7 +43,7 @@ def daily_valence(history: Sequence[MoodState], now: float, window_days: int) ->
     sums: dict[int, list[float]] = {}
     for mood in history:
         if not isinstance(mood, MoodState):
-            raise ValueError(f"history must hold MoodState items, got {type(mood).__name__}")
+            raise InvalidInput(f"history must hold MoodState items, got {type(mood).__name__}")
         if not mood.known or mood.confidence <= 0 or mood.at > now:
             continue
         ago = int((now - mood.at) // DAY_S)
@@ -69,7 +70,7 @@ def trend(history: Sequence[MoodState], *, now: float | None = None, settings: A
     least half of the days with data there."""
     now = time.time() if now is None else float(now)
     if not math.isfinite(now):
-        raise ValueError(f"now must be a finite unix time, got {now!r}")
+        raise InvalidInput(f"now must be a finite unix time, got {now!r}")
     window = int(_get(settings, "trend_days", 14))
     low = float(_get(settings, "low_valence", -0.3))
     recent_days = int(_get(settings, "checkin_days", 7))

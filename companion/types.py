@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from companion.errors import CompanionError
+
 EMOTIONS: tuple[str, ...] = ("neutral", "joy", "sadness", "anger", "fear", "surprise", "disgust")
 MODALITIES: tuple[str, ...] = ("text", "voice", "face")
 
@@ -30,7 +32,7 @@ CIRCUMPLEX: Mapping[str, tuple[float, float]] = MappingProxyType({
 _SUM_TOLERANCE = 1e-3
 
 
-class InvalidEstimate(ValueError):
+class InvalidEstimate(CompanionError, ValueError):
     """An emotion estimate or mood that breaks the contract (bad probabilities, ranges)."""
 
 

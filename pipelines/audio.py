@@ -12,13 +12,15 @@ from typing import Any
 
 import numpy as np
 
+from companion.errors import CompanionError
+
 SAMPLE_RATE = 16_000
 MIN_RATE, MAX_RATE = 4_000, 384_000
 SILENCE_PEAK = 1e-3          # ~ -60 dBFS: below this peak a clip counts as silence
 _MAX_CHANNELS = 8
 
 
-class AudioError(ValueError):
+class AudioError(CompanionError, ValueError):
     """The audio could not be read or makes no sense as audio."""
 
 

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from companion.errors import WrongType
 from pipelines import loading
 
 DIM = 384
@@ -68,11 +69,11 @@ class MiniLMEmbedder:
         import torch
 
         if isinstance(texts, str):
-            raise TypeError("embed() takes a list of strings; wrap a single text as [text]")
+            raise WrongType("embed() takes a list of strings; wrap a single text as [text]")
         texts = list(texts)
         bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
         if bad:
-            raise TypeError(f"embed() takes strings only, got {sorted(set(bad))}")
+            raise WrongType(f"embed() takes strings only, got {sorted(set(bad))}")
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         if not texts:
             return out

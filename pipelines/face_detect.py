@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from companion.errors import InvalidInput
+from pipelines.loading import MissingModel
 
 MAX_SIDE = 16_384      # larger images are refused (a 10,000 x 10,000 photo is fine: it is downscaled)
 MIN_CROP_SIDE = 8      # an already-cropped face smaller than this carries no expression
@@ -128,7 +129,7 @@ class HaarDetector:
         path = os.path.join(cv2.data.haarcascades, CASCADE)
         self.cascade = cv2.CascadeClassifier(path)
         if self.cascade.empty():
-            raise FileNotFoundError(f"OpenCV cascade {path} is missing: reinstall opencv-python<5")
+            raise MissingModel(f"OpenCV cascade {path} is missing: reinstall opencv-python<5")
         self.detect_size, self.min_face = int(detect_size), int(min_face)
         self.scale_factor, self.min_neighbors = float(scale_factor), int(min_neighbors)
         self._lock = threading.Lock()  # CascadeClassifier is not documented as thread-safe

@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from companion.errors import BadSetting
 from pipelines import loading
 from pipelines.face import FaceReader
 from pipelines.text_hf import LabelMapError, map_probs, read_labels  # noqa: F401  (LabelMapError re-exported)
@@ -25,7 +26,7 @@ class HFFaceEmotionAnalyzer(FaceReader):
                  detect_size: int = 400, min_face: int = 24, margin: float = 0.1, batch_size: int = 16,
                  threads: int | None = None) -> None:
         if not model:
-            raise ValueError("HFFaceEmotionAnalyzer needs model=<local folder or cached HF id>; set "
+            raise BadSetting("HFFaceEmotionAnalyzer needs model=<local folder or cached HF id>; set "
                              "COMPANION_ANALYZERS__FACE_OPTIONS='{\"model\": \"...\"}' or use the default face "
                              "analyzer 'cnn'")
         from transformers import AutoImageProcessor, AutoModelForImageClassification

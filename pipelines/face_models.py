@@ -19,11 +19,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from companion.errors import CompanionError
+
 FER_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 KERAS_BN_EPS = 1e-3
 
 
-class PortError(RuntimeError):
+class PortError(CompanionError, RuntimeError):
     """The HDF5 file does not hold the mini-Xception layout this port was written for."""
 
 

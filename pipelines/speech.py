@@ -13,6 +13,7 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
+from companion.errors import BadSetting, CompanionError
 from pipelines import audio
 from pipelines.loading import MissingModel, piper_voice, whisper_dir
 
@@ -20,7 +21,7 @@ DEFAULT_ASR_MODEL = "base"      # chosen by `python -m companion bench voice` / 
 MAX_TRANSCRIBE_S = 300.0        # longer uploads are cut here (Transcript.truncated says so)
 
 
-class SpeechUnavailable(RuntimeError):
+class SpeechUnavailable(CompanionError, RuntimeError):
     """No speech engine could be loaded."""
 
 
@@ -223,7 +224,7 @@ class Synthesizer:
 
     def __init__(self, *, engine: str = "auto", voice: str | None = None, warmup: bool = True) -> None:
         if engine not in ("auto", "piper", "espeak"):
-            raise ValueError(f"engine must be 'auto', 'piper' or 'espeak', got {engine!r}")
+            raise BadSetting(f"engine must be 'auto', 'piper' or 'espeak', got {engine!r}")
         self.voice = None
         problem = None
         if engine in ("auto", "piper"):

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from companion.errors import WrongType
 from companion.types import EMOTIONS, EmotionEstimate
 from pipelines import loading, text_negation
 from pipelines.embedding import TOKENIZER_LOCK, embed_tokens, mean_pool, run_layers, shared_encoder
@@ -52,14 +53,14 @@ _DROP = {"\ufe0e", "\ufe0f"}  # emoji/text presentation selectors
 def check_text(text: Any, who: str = "analyze") -> str | None:
     """The text to analyse, or None when it carries no signal; TypeError for a non-str."""
     if not isinstance(text, str):
-        raise TypeError(f"{who}() takes text as str, got {type(text).__name__}"
+        raise WrongType(f"{who}() takes text as str, got {type(text).__name__}"
                         + ("; decode bytes first: data.decode('utf-8')" if isinstance(text, bytes) else ""))
     return text if text.strip() else None
 
 
 def check_texts(texts: Any, who: str = "analyze_batch") -> list[str | None]:
     if isinstance(texts, (str, bytes)):
-        raise TypeError(f"{who}() takes a list of str; for one text call analyze(text)")
+        raise WrongType(f"{who}() takes a list of str; for one text call analyze(text)")
     return [check_text(t, who) for t in texts]
 
 

@@ -17,6 +17,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from companion.errors import BadSetting
+from companion.errors import CompanionError
 from companion.types import EMOTIONS, EmotionEstimate, circumplex_position
 from pipelines import loading
 from pipelines.text import check_text, check_texts
@@ -32,7 +34,7 @@ _KNOWN = {
 }
 
 
-class LabelMapError(ValueError):
+class LabelMapError(CompanionError, ValueError):
     """The model's labels cannot be placed on EMOTIONS."""
 
 
@@ -79,7 +81,7 @@ class HFTextEmotionAnalyzer:
     def __init__(self, *, model: str | None = None, label_map: Mapping[str, str | None] | None = None,
                  max_tokens: int = 512, batch_size: int = 32, threads: int | None = None) -> None:
         if not model:
-            raise ValueError("HFTextEmotionAnalyzer needs model=<local folder or cached HF id>; set "
+            raise BadSetting("HFTextEmotionAnalyzer needs model=<local folder or cached HF id>; set "
                              "COMPANION_ANALYZERS__TEXT_OPTIONS='{\"model\": \"...\"}' or use the default text "
                              "analyzer 'minilm'")
         from transformers import AutoModelForSequenceClassification, AutoTokenizer

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from companion.errors import InvalidInput
 from companion.types import EMOTIONS, EmotionEstimate
 from pipelines import audio, voice_features
 from pipelines.voice_model import (RAVDESS_LABELS, TO_EMOTION, BaselineError, VoiceModel,
@@ -80,7 +81,7 @@ class VoiceEmotionAnalyzer:
     def analyze_batch(self, signals: Sequence[Any], *,
                       baselines: Sequence[Mapping[str, Any] | None] | None = None) -> list[EmotionEstimate | None]:
         if baselines is not None and len(baselines) != len(signals):
-            raise ValueError(f"got {len(signals)} signals but {len(baselines)} baselines")
+            raise InvalidInput(f"got {len(signals)} signals but {len(baselines)} baselines")
         return [self.analyze(s, baseline=None if baselines is None else baselines[i])
                 for i, s in enumerate(signals)]
 

@@ -21,6 +21,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from companion.errors import CompanionError, InvalidInput
+
 RAVDESS_LABELS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 # RAVDESS -> companion EMOTIONS; calm is neutral with low arousal.
 TO_EMOTION = {"neutral": "neutral", "calm": "neutral", "happy": "joy", "sad": "sadness",
@@ -28,7 +30,7 @@ TO_EMOTION = {"neutral": "neutral", "calm": "neutral", "happy": "joy", "sad": "s
 BASELINE_VERSION = 1
 
 
-class BaselineError(ValueError):
+class BaselineError(CompanionError, ValueError):
     """A per-user voice baseline that is not what update_baseline produces."""
 
 
@@ -87,7 +89,7 @@ class VoiceModel:
         out = dict(features)
         if self.proj_W is not None:
             if embedding is None:
-                raise ValueError("this voice model needs the Whisper embedding of the clip")
+                raise InvalidInput("this voice model needs the Whisper embedding of the clip")
             comps = (np.asarray(embedding, np.float64) - self.proj_mean) @ self.proj_W.T
             out.update({f"emb{i}": float(v) for i, v in enumerate(comps)})
         return out

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from companion.errors import CompanionError
 from companion.types import EMOTIONS
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 
 
-class MissingData(FileNotFoundError):
+class MissingData(CompanionError, FileNotFoundError):
     """A dataset file the command needs is not where --data points."""
 
 
