@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup sysdeps run test chat bench eval clean
+.PHONY: setup sysdeps run test test-fast chat clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,11 @@ run: setup
 # COMPANION_TEST_POSTGRES=required: a PostgreSQL variant that cannot start fails instead of skipping.
 test: setup sysdeps
 	COMPANION_TEST_POSTGRES=required $(PY) -m pytest -q -ra --durations=10
+
+# While editing: no browser tests and none marked slow (2 min 20 s on 2 cores against 5 min for `make test`);
+# the PostgreSQL variants skip when no server can start.
+test-fast: setup
+	$(PY) -m pytest -q -m "not browser and not slow" --durations=10
 
 chat: setup
 	$(PY) -m companion chat --user $${USER_NAME:-me}

@@ -35,8 +35,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from companion.calibration import (Calibration, InvalidFusionInput, check_items, correct, decay, learn,
-                                   observe, reliability_from_accuracy, setting)
+from companion.calibration import (DEFAULT_ACCURACY, RELIABILITY_MAX, RELIABILITY_MIN, Calibration,
+                                   InvalidFusionInput, check_items, check_label, correct, debias, decay, observe,
+                                   reliability_from_accuracy, setting)
 from companion.config import FusionSettings
 from companion.trend import Trend, trend
 from companion.types import EMOTIONS, MODALITIES, EmotionEstimate, MoodState, argmax, circumplex_position
@@ -134,6 +135,49 @@ def modality_sources(items: Sequence[EmotionEstimate], now: float, cal: Calibrat
     return [src for m in MODALITIES
             if (group := [e for e in unique if e.modality == m])
             and (src := _modality_source(m, group, now, cal, settings)) is not None]
+
+
+def learn(calibration: Calibration, estimates: Any, label: str, settings: Any = None, *,
+          now: float | None = None) -> Calibration:
+    """The user said how they feel (`label`) about the turn that produced `estimates`.
+
+    Reliability: each channel's accuracy for this user is estimated online, shrunk toward its
+    population accuracy a_m (settings.accuracies) with the weight of 1 / learning_rate feedbacks:
+        acc = (hits + a_m / lr) / (trials + 1 / lr),   r_m = w(acc) / w(a_m),
+    w = reliability_from_accuracy. A channel that agrees with the user's word gains weight, one
+    that disagrees loses it; one that reads this user as well as people in general stays near
+    1 (a centred update: no drift, unlike plain Hedge). Bounded to [RELIABILITY_MIN, MAX].
+    Bias: the label and the channel's baseline-corrected reading are added to its said/put
+    counts. Baselines themselves move only through `observe`."""
+    label = check_label(label)
+    items = check_items(estimates)
+    now = max((e.at for e in items), default=0.0) if now is None else float(now)
+    prior = 1.0 / setting(settings, "learning_rate", 0.03)
+    accuracies = setting(settings, "accuracies", DEFAULT_ACCURACY)
+    sources = modality_sources(items, now, calibration, settings)
+    weights, hits, trials = dict(calibration.weights), dict(calibration.hits), dict(calibration.trials)
+    for s in sources:
+        m = s.name
+        hits[m] = hits.get(m, 0.0) + (1.0 if max(EMOTIONS, key=lambda k: s.probs[k]) == label else 0.0)
+        trials[m] = trials.get(m, 0.0) + 1.0
+        expected = min(0.99, max(0.01, accuracies.get(m, DEFAULT_ACCURACY[m])))
+        personal = (hits[m] + expected * prior) / (trials[m] + prior)
+        base = reliability_from_accuracy(expected)
+        ratio = reliability_from_accuracy(personal) / base if base > 0 else 1.0
+        weights[m] = min(RELIABILITY_MAX, max(RELIABILITY_MIN, ratio))
+    said = {m: dict(c) for m, c in calibration.said.items()}
+    put = {m: dict(c) for m, c in calibration.put.items()}
+    for s in sources:
+        q = debias(calibration, s.name, s.raw, now, settings)
+        counts = said.setdefault(s.name, {})
+        counts[label] = counts.get(label, 0.0) + 1.0
+        mass = put.setdefault(s.name, {})
+        for k in EMOTIONS:
+            mass[k] = round(mass.get(k, 0.0) + q[k], 6)
+    labels = dict(calibration.label_counts)
+    labels[label] = labels.get(label, 0.0) + 1.0
+    return Calibration(weights, calibration.baselines, calibration.baseline_weight, calibration.baseline_at,
+                       said, put, labels, calibration.feedbacks + 1, hits, trials)
 
 
 def _previous_source(previous: MoodState, now: float, settings: Any) -> _Source | None:

@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -26,6 +26,7 @@ from companion.config import FusionSettings
 from companion.generation import checks
 from companion.generation.planner import STRATEGIES, plan
 from companion.generation.prompt import HISTORY_TURNS, TurnContext, build_messages
+from pipelines.training.reply_example import Example
 from pipelines.training.text_data import DEFAULT_DATA, data_file
 
 LABEL_TO_STRATEGY = {label: name for name, label in STRATEGIES.items()}
@@ -48,21 +49,6 @@ class Conversation:
     split: str
     turns: tuple[Turn, ...]
     feeling: str = ""   # the corpus's own emotion label (ED's 32, ESConv's emotion_type): for readers only
-
-
-@dataclass
-class Example:
-    corpus: str
-    conv_id: str
-    split: str
-    messages: list[dict[str, str]]
-    reply: str
-    strategy: str | None            # the strategy prompt used (ESConv's label, else the planner's choice)
-    mood: str
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
 
 
 def bucket(conv_id: str) -> float:

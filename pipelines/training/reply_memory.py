@@ -12,6 +12,7 @@ from typing import Any
 
 from companion.generation.planner import plan
 from companion.generation.prompt import TurnContext, build_messages
+from pipelines.training.reply_example import Example
 
 TRAIN_NAMES = ("Ana", "Luis", "Maya", "Tom", "Priya", "Omar", "Lena", "Jonas", "Sofia", "Kenji", "Grace", "Mateo",
                "Zoe", "Ibrahim", "Clara", "Noah", "Aisha", "Felix", "Nora", "Diego", "Hana", "Leo", "Emma", "Ravi")
@@ -79,7 +80,6 @@ def memory_examples(analyzer: Any, settings: Any, *, train: int = 600, dev: int 
                     ) -> dict[str, list[Any]]:
     """Examples for each split, prompts built as at run time (facts block, mood of the question)."""
     from companion import fusion
-    from pipelines.training.reply_data import Example
 
     out: dict[str, list[Any]] = {}
     for split, n, seed in (("train", train, 1), ("dev", dev, 2), ("test", test, 3)):
@@ -143,7 +143,6 @@ def memory_context_examples(analyzer: Any, settings: Any, split: str, n: int, se
     """Examples of `cases_in_context`, prompts built as at run time (history, dated memories, facts)."""
     from companion import fusion
     from companion.memory.retrieval import dated
-    from pipelines.training.reply_data import Example
 
     rows = cases_in_context(split, n, seed)
     examples = []
