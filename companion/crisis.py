@@ -172,7 +172,8 @@ def _text_estimate(estimates) -> Any:
 class CrisisClassifier:
     """The crisis head of the text model (pipelines/weights/text, `python -m pipelines.training.text`):
     p(self_harm) + p(danger) of the whole message and of each sentence, in the analyzer's own pass.
-    Its threshold was chosen on a dev split for recall >= 95% together with the patterns."""
+    Its threshold was chosen on the dev split (docs/text.md: 95% recall with the patterns when reachable,
+    else the lowest threshold that keeps everyday false alarms within 1%)."""
 
     def __init__(self, analyzer: Any = None):
         if analyzer is None:  # the shipped text model, whatever text backend the settings name
