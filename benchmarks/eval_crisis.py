@@ -28,11 +28,10 @@ def load(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def head_checks(texts: list[str], batch: int = 64) -> list:
+def head_checks(clf, texts: list[str], batch: int = 64) -> list:
     """The text model's crisis head alone (its own pass over each message and its sentences), batched."""
     from companion import crisis
 
-    clf = crisis.CrisisClassifier()
     out = []
     for i in range(0, len(texts), batch):
         out += [crisis.from_reading(e.details["crisis"]) if e is not None else crisis.CrisisCheck(False)
@@ -46,7 +45,7 @@ def run_detectors(rows: list[dict]) -> dict[str, list]:
 
     texts = [r["text"] for r in rows]
     clf = crisis.CrisisClassifier()
-    return {"patterns": [crisis.detect_patterns(t) for t in texts], "classifier": head_checks(texts),
+    return {"patterns": [crisis.detect_patterns(t) for t in texts], "classifier": head_checks(clf, texts),
             "combined": [crisis.detect(t, classifier=clf) for t in texts]}
 
 
@@ -111,7 +110,7 @@ def pattern_table() -> None:
     from pipelines.training.text_data import DEFAULT_DATA
 
     rows, _ = crisis_rows(DEFAULT_DATA, "dev")
-    head = [c.is_crisis for c in head_checks(rows.texts)]
+    head = [c.is_crisis for c in head_checks(crisis.CrisisClassifier(), rows.texts)]
     clean = [crisis.screened(t) for t in rows.texts]
     fired = np.array([[bool(p.search(c)) for p, _ in crisis._COMPILED] for c in clean])
     y = rows.target > 0

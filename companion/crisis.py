@@ -24,8 +24,6 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
-
 log = logging.getLogger(__name__)
 
 CATEGORIES = ("self_harm", "danger")
@@ -182,10 +180,6 @@ class CrisisClassifier:
         self.analyzer = analyzer
         self.threshold = float(analyzer.crisis_threshold)
 
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, 3) class probabilities in CLASSES order, each text read whole."""
-        return self.analyzer.crisis_probabilities(list(texts))
-
     def check(self, text: str) -> CrisisCheck:
         est = self.analyzer.analyze(text)
         return from_reading(est.details["crisis"]) if est is not None else CrisisCheck(False)
@@ -204,10 +198,14 @@ _default_lock = threading.Lock()
 _default: list = []  # [CrisisClassifier | None] once loaded
 
 
+def _switched_off() -> bool:
+    return os.environ.get("COMPANION_CRISIS_CLASSIFIER", "on").strip().lower() in ("off", "0", "false", "none")
+
+
 def default_classifier() -> CrisisClassifier | None:
     """The shipped head, loaded once; None when switched off or its files are missing
     (then the patterns still run, and the reason is logged once)."""
-    if os.environ.get("COMPANION_CRISIS_CLASSIFIER", "on").strip().lower() in ("off", "0", "false", "none"):
+    if _switched_off():
         return None
     with _default_lock:
         if not _default:
@@ -230,23 +228,25 @@ def detect(text: str, *, classifier: CrisisClassifier | None | bool = True, esti
     if not isinstance(text, str) or not text.strip():
         return CrisisCheck(False)
     found = detect_patterns(text)
-    if found.is_crisis or classifier is False or classifier is None:
-        return found
-    if classifier is True and os.environ.get("COMPANION_CRISIS_CLASSIFIER", "on").strip().lower() in (
-            "off", "0", "false", "none"):
+    if found.is_crisis or classifier is False or classifier is None or (classifier is True and _switched_off()):
         return found
     est = _text_estimate(estimates) if classifier is True else None
-    model = None if est is not None else (default_classifier() if classifier is True else classifier)
-    if est is None and model is None:
+
+    def model() -> CrisisClassifier | None:  # loaded only when the turn's own reading is not enough
+        return default_classifier() if classifier is True else classifier
+
+    if est is not None:
+        head = from_reading(est.details["crisis"])
+    elif (loaded := model()) is not None:
+        head = loaded.check(text)
+    else:
         return found
-    head = from_reading(est.details["crisis"]) if est is not None else model.check(text)
     clean = screened(text)
     if not head.is_crisis or clean == normalize(text):
         return head
     if not clean:
         return CrisisCheck(False, score=head.score)
-    model = model or (default_classifier() if classifier is True else classifier)
-    return model.check(clean) if model is not None else head
+    return loaded.check(clean) if (loaded := model()) is not None else head
 
 
 # -- the reply ----------------------------------------------------------------------------------

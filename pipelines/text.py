@@ -209,12 +209,17 @@ class Prepared:
 MAX_SENTENCES = 12
 
 
+def sentences(text: str) -> list[str]:
+    """The sentences of a text with two words or more (training splits its negatives the same way)."""
+    return [p.strip() for p in re.split(r"(?<=[.!?;])\s+|\n+", text) if len(p.strip().split()) >= 2]
+
+
 def sentence_pieces(text: str, limit: int = MAX_SENTENCES) -> list[str]:
-    """The sentences of a message with two words or more, merged into at most `limit` pieces.
+    """The sentences of a message, merged into at most `limit` pieces; none for a single sentence.
 
     The crisis head reads each one as well as the whole message: one sentence about ending one's
     life in a long message about the week must not be averaged away."""
-    parts = [p.strip() for p in re.split(r"(?<=[.!?;])\s+|\n+", text) if len(p.strip().split()) >= 2]
+    parts = sentences(text)
     if len(parts) > limit:  # keep every word covered: merge neighbours into `limit` groups
         size = -(-len(parts) // limit)
         parts = [" ".join(parts[i:i + size]) for i in range(0, len(parts), size)]
@@ -258,16 +263,6 @@ class TextEmotionAnalyzer:
             out[position] = replace(estimate, details={**estimate.details, "crisis": reading})
         return out
 
-    def crisis_probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, 3) crisis head probabilities (CRISIS_CLASSES order) of each text read whole."""
-        prepared = self._prepare(check_texts(texts), sentences=False)
-        _, _, crisis = self._infer(prepared)
-        owner = np.asarray(prepared.owner, dtype=np.int64)
-        out = np.tile(np.array([1.0, 0.0, 0.0]), (len(texts), 1))
-        for j, position in enumerate(prepared.keep):
-            out[position] = softmax(crisis[owner == j]).mean(0)
-        return out
-
     def _crisis_reading(self, logits: np.ndarray) -> dict:
         """The riskiest of a message's pieces (whole windows and sentences): risk = 1 - p(none)."""
         probs = softmax(logits)
@@ -277,7 +272,7 @@ class TextEmotionAnalyzer:
         return {"risk": round(float(risk[best]), 4), "category": category,
                 "alarm": bool(risk[best] >= self.crisis_threshold), "pieces": int(len(risk))}
 
-    def _prepare(self, texts: list[str | None], sentences: bool = True) -> Prepared:
+    def _prepare(self, texts: list[str | None]) -> Prepared:
         keep, clean = [], []
         for i, text in enumerate(texts):
             text = normalise_text(text) if text is not None else ""
@@ -302,14 +297,13 @@ class TextEmotionAnalyzer:
             skipped.append(len(ws) - len(chosen))
         language = [language_factor(_words_of(e)) for e in words.encodings]
         is_sentence = [False] * len(windows)
-        if sentences:  # each sentence as its own window too, for the crisis head (same batch, one pass)
-            pieces = [(j, p) for j, t in enumerate(clean) for p in sentence_pieces(t)]
-            if pieces:
-                with TOKENIZER_LOCK:
-                    ids = self._tokenizer([p for _, p in pieces], truncation=True, max_length=WINDOW_TOKENS)["input_ids"]
-                windows += ids
-                owner += [j for j, _ in pieces]
-                is_sentence += [True] * len(pieces)
+        pieces = [(j, p) for j, t in enumerate(clean) for p in sentence_pieces(t)]
+        if pieces:  # each sentence as its own window too, for the crisis head (same batch, one pass)
+            with TOKENIZER_LOCK:
+                ids = self._tokenizer([p for _, p in pieces], truncation=True, max_length=WINDOW_TOKENS)["input_ids"]
+            windows += ids
+            owner += [j for j, _ in pieces]
+            is_sentence += [True] * len(pieces)
         return Prepared(keep, windows, owner, skipped, language, [text_negation.ended_feelings(t) for t in clean],
                         is_sentence)
 

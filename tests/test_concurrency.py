@@ -9,12 +9,8 @@ import numpy as np
 from companion.config import Settings
 from companion.core import Companion
 from companion.generation.echo import EchoGenerator
-from fakes import shared_embedder
+from fakes import MiniLM
 
-
-class MiniLM:
-    def embed(self, texts):
-        return shared_embedder().embed(texts)
 
 
 class Meeting(EchoGenerator):

@@ -11,15 +11,11 @@ from companion import crisis
 from companion.config import Settings
 from companion.core import Companion
 from companion.generation.echo import EchoGenerator
-from fakes import shared_embedder
+from fakes import MiniLM
 
 EVAL = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "crisis_eval.jsonl"
 TRAIN = EVAL.with_name("crisis_train.jsonl")
 
-
-class MiniLM:
-    def embed(self, texts):
-        return shared_embedder().embed(texts)
 
 
 @pytest.fixture(scope="module")

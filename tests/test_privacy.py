@@ -20,14 +20,8 @@ from companion.errors import InvalidInput
 from companion.generation.echo import EchoGenerator
 from companion.types import EMOTIONS, EmotionEstimate, MoodState
 from pgserver import stored_bytes, user_rows
-from fakes import shared_embedder
+from fakes import MiniLM
 
-
-class MiniLM:
-    """The real sentence embedder (all-MiniLM-L6-v2), the same one the crisis classifier uses."""
-
-    def embed(self, texts):
-        return shared_embedder().embed(texts)
 
 
 class Recorder:

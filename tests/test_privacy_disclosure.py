@@ -10,17 +10,13 @@ import pytest
 from companion.config import Settings
 from companion.core import Companion
 from companion.generation.echo import EchoGenerator
-from fakes import shared_embedder
+from fakes import MiniLM
 
 AI_NOTE = re.compile(r"\bI'?m an AI\b|\bI am an AI\b", re.I)
 HUMAN_CLAIM = re.compile(
     r"\b(?:i\s*am|i'?m|im)\s+(?:a\s+|an\s+)?(?:real\s+|actual\s+)?(?:human(?:\s+being)?|person|man|woman|guy|girl)\b"
     r"|\b(?:i'?m|i\s+am)\s+not\s+(?:an?\s+)?(?:ai|bot|robot|machine|computer|program)\b|\bas\s+a\s+human\b", re.I)
 
-
-class MiniLM:
-    def embed(self, texts):
-        return shared_embedder().embed(texts)
 
 
 class Clock:

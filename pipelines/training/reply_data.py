@@ -18,6 +18,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -86,7 +87,10 @@ def _merged(turns: Iterable[Turn]) -> list[Turn]:
     return out
 
 
-def read_esconv(data_dir: Path = DEFAULT_DATA) -> list[Conversation]:
+# Read once per process: the text heads' training reads both corpora for three kinds of rows and two
+# splits, and the conversations are frozen, so the tuples are shared safely.
+@lru_cache(maxsize=4)
+def read_esconv(data_dir: Path = DEFAULT_DATA) -> tuple[Conversation, ...]:
     convs = []
     for filename in ("train.txt", "valid.txt"):
         lines = data_file(data_dir, "esconv", filename).read_text(encoding="utf-8").splitlines()
@@ -97,10 +101,11 @@ def read_esconv(data_dir: Path = DEFAULT_DATA) -> list[Conversation]:
             turns = [Turn("user" if t["speaker"] == "usr" else "assistant", _clean(t["text"]), t.get("strategy"))
                      for t in row["dialog"]]
             convs.append(Conversation("esconv", conv_id, split, tuple(_merged(turns)), row.get("emotion_type", "")))
-    return convs
+    return tuple(convs)
 
 
-def read_ed(data_dir: Path = DEFAULT_DATA) -> list[Conversation]:
+@lru_cache(maxsize=4)
+def read_ed(data_dir: Path = DEFAULT_DATA) -> tuple[Conversation, ...]:
     convs = []
     path = data_file(data_dir, "empathetic-dialogues", "valid_conversations.jsonl")
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -110,7 +115,7 @@ def read_ed(data_dir: Path = DEFAULT_DATA) -> list[Conversation]:
         split = "train" if b < 0.70 else ("dev" if b < 0.80 else "test")
         turns = [Turn("user" if t["role"] == "speaker" else "assistant", _clean(t["text"])) for t in row["turns"]]
         convs.append(Conversation("ed", conv_id, split, tuple(_merged(turns)), row.get("emotion", "")))
-    return convs
+    return tuple(convs)
 
 
 @dataclass(frozen=True)

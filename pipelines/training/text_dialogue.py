@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from companion.types import EMOTIONS
+from pipelines.text import sentences
 from pipelines.training.reply_data import bucket, read_ed, read_esconv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,11 +76,6 @@ class Rows:
     @property
     def target(self) -> np.ndarray:
         return np.asarray(self.labels, dtype=np.int64)
-
-
-def sentences(text: str) -> list[str]:
-    """The sentences of a turn with at least two words (how the crisis check reads a long message)."""
-    return [p.strip() for p in re.split(r"(?<=[.!?;])\s+|\n+", text) if len(p.strip().split()) >= 2]
 
 
 def dialogue_emotion(data_dir: Path, split: str) -> Rows:
