@@ -18,7 +18,6 @@ import gradio as gr  # noqa: E402
 
 from webapp import build, launch_options, queue_options, warm_in_background  # noqa: E402
 
-DEFAULT_PORT = 7860
 
 
 def build_app(companion: Any) -> gr.Blocks:
@@ -26,14 +25,16 @@ def build_app(companion: Any) -> gr.Blocks:
 
 
 def port_from_env() -> int:
-    raw = os.environ.get("COMPANION_PORT", str(DEFAULT_PORT))
+    """Settings.port (COMPANION_PORT), or a clear exit when it is not a port number."""
+    from pydantic import ValidationError
+
+    from companion import Settings
+
     try:
-        port = int(raw)
-    except ValueError:
-        raise SystemExit(f"COMPANION_PORT must be a port number, got {raw!r}") from None
-    if not 0 < port < 65536:
-        raise SystemExit(f"COMPANION_PORT must be between 1 and 65535, got {port}")
-    return port
+        return Settings().port
+    except ValidationError:
+        raise SystemExit(f"COMPANION_PORT must be a port number between 1 and 65535, "
+                         f"got {os.environ.get('COMPANION_PORT')!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

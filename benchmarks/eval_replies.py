@@ -89,7 +89,7 @@ def invented(reply: str, ctx: Any) -> dict[str, bool]:
 
 # Draws already read blindly: their errors were seen (docs/replies.md quotes 20 of them), so they are
 # a training set for whoever read them. A new reading draws with a new seed and leaves them out.
-READ_SEEDS = (2026, 2027)
+READ_SEEDS = (2026, 2027, 2028, 2029)
 
 
 def _draw(n: int, seed: int, ed: list, es: list) -> list:
@@ -100,7 +100,7 @@ def _draw(n: int, seed: int, ed: list, es: list) -> list:
     return picked
 
 
-def heldout_situations(n: int, seed: int = 2028) -> list[dict[str, Any]]:
+def heldout_situations(n: int, seed: int = 2030) -> list[dict[str, Any]]:
     """Test-split situations with the human reply: ED openings and ESConv turns (>= 8 user words),
     none from a draw read before it (READ_SEEDS)."""
     from pipelines.training.reply_data import read_ed, read_esconv, targets
@@ -197,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m companion eval replies", description=__doc__.split("\n")[0])
     parser.add_argument("--situations", type=int, default=160, help="held-out situations for the blind reading")
-    parser.add_argument("--seed", type=int, default=2028,
-                        help="draw of situations (2026 and 2027 were read: --seed 2027 reproduces docs/replies.md)")
+    parser.add_argument("--seed", type=int, default=2030,
+                        help="draw of situations (2026-2029 were read: --seed 2027 reproduces the quoted pairs of docs/replies.md)")
     parser.add_argument("--ppl-examples", type=int, default=300, help="held-out examples for perplexity (0: skip)")
     parser.add_argument("--written", type=int, default=174, help="messages of the written set (0: skip)")
     parser.add_argument("--variants", default="tuned,base", help="which models: tuned, base")

@@ -26,19 +26,14 @@ PRESENT = {"text": 0.9, "voice": 0.6, "face": 0.8}       # chance a channel has 
 TURN_S = 300.0                                             # turns five minutes apart
 
 
-class Overlay:
-    """Settings with some fields replaced: FusionSettings plus the fusion module's optional fields."""
+class Overlay(FusionSettings):
+    """FusionSettings with some fields replaced (validated like any FusionSettings); `but` replaces more."""
 
-    def __init__(self, base: Any = None, **changes: Any) -> None:
-        self._base, self._changes = base if base is not None else FusionSettings(), changes
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self._changes:
-            return self._changes[name]
-        return getattr(self._base, name, None)
+    def __init__(self, base: FusionSettings | None = None, **changes: Any) -> None:
+        super().__init__(**{**(base if base is not None else FusionSettings()).model_dump(), **changes})
 
     def but(self, **changes: Any) -> "Overlay":
-        return Overlay(self._base, **{**self._changes, **changes})
+        return Overlay(self, **changes)
 
 
 def estimate(modality: str, probs: Mapping[str, float], confidence: float | None = None, at: float = NOW,

@@ -109,10 +109,22 @@ def t_message():
 
 
 def t_crisis_patterns():
-    from companion.crisis import CrisisCheck, detect_patterns
+    import ast
+    import re
+
+    from companion.crisis import CATEGORIES, detect_patterns, normalize, screened
 
     def check(text):
-        assert isinstance(detect_patterns(text), CrisisCheck)
+        found = detect_patterns(text)
+        if found.is_crisis:  # an alarm names the words it matched, and they are in what the patterns read
+            assert found.category in CATEGORIES and found.score == 1.0, found
+            assert ast.literal_eval(found.reason.removeprefix("pattern: ")) in screened(text), found
+            assert re.search("[a-z]", normalize(text)), found  # no letters, no words, no alarm
+        else:
+            assert found.category is None and found.score == 0.0 and not found.reason, found
+        # one explicit sentence raises the alarm whatever surrounds it
+        embedded = detect_patterns(f"{text}. I want to kill myself. {text}")
+        assert embedded.is_crisis and embedded.category == "self_harm", embedded
     return texts(), check
 
 

@@ -17,11 +17,8 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
-from sqlalchemy import and_, update
-
 from companion.auth import MIN_LENGTH, hash_passphrase, verify_passphrase
-from companion.errors import InvalidInput
-from companion.memory import schema
+from companion.errors import CompanionError, InvalidInput
 from companion.memory.store import Store
 from companion.safety import validate_user
 
@@ -79,15 +76,6 @@ def _has_memories(store: Store, user: str) -> bool:
     return bool(store.count_turns(user) or store.facts(user) or store.last_mood(user))
 
 
-def _claim(store: Store, user: str, hashed: str) -> bool:
-    """Set the hash only if none is set yet, in one statement, so two first sign-ins cannot both win."""
-    users = schema.users
-    with store.engine.begin() as conn:
-        done = conn.execute(update(users).where(and_(users.c.user_id == user, users.c[HASH_FIELD].is_(None)))
-                            .values({HASH_FIELD: hashed}))
-    return done.rowcount == 1
-
-
 def sign_in(store: Store, user: object, passphrase: object, throttle: Throttle | None = None) -> Account:
     """Create the account on first use, verify the passphrase afterwards. Raises SignInError."""
     try:
@@ -105,7 +93,7 @@ def sign_in(store: Store, user: object, passphrase: object, throttle: Throttle |
                               f"{name}` first, or choose another name")
         store.ensure_user(name)
         hashed = hash_passphrase(secret)
-        if _claim(store, name, hashed):
+        if store.set_user_field_once(name, HASH_FIELD, hashed):  # two first sign-ins: one wins
             return Account(name, True, hashed)
         stored = store.get_user_field(name, HASH_FIELD)  # someone else claimed it a moment ago
     if not verify_passphrase(secret, stored or ""):
@@ -140,16 +128,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from companion.config import Settings
 
-    store = Store(Settings().resolved_store_url())
-    first = getpass.getpass(f"new passphrase for {args.user} (at least {MIN_LENGTH} characters): ")
-    if getpass.getpass("again: ") != first:
-        print("the two passphrases differ; nothing was changed", file=sys.stderr)
-        return 1
     try:
-        set_passphrase(store, args.user, first)
-    except InvalidInput as exc:
+        store = Store(Settings().resolved_store_url())
+    except CompanionError as exc:  # StoreUnavailable: locked, read-only, unreachable
         print(exc, file=sys.stderr)
         return 1
+    try:
+        first = getpass.getpass(f"new passphrase for {args.user} (at least {MIN_LENGTH} characters): ")
+        if getpass.getpass("again: ") != first:
+            print("the two passphrases differ; nothing was changed", file=sys.stderr)
+            return 1
+        set_passphrase(store, args.user, first)
+    except CompanionError as exc:  # a bad name or passphrase, or the store failing mid-way
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        store.close()
     print(f"passphrase set for {args.user}; sign in to the web app with it")
     return 0
 

@@ -27,12 +27,11 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from companion.config import FusionSettings
+from companion.config import FusionSettings, section_or_default
 from companion.types import EMOTIONS, MODALITIES, EmotionEstimate, InvalidEstimate
 
 VERSION = 1
 RELIABILITY_MIN, RELIABILITY_MAX = 0.25, 4.0
-DAY_S = 86400.0
 
 # Accuracy per channel, out of domain where the project has a measurement (the voice): the centre
 # of the reliability update, so a channel that reads this user better than that gains weight above
@@ -43,7 +42,7 @@ DEFAULT_ACCURACY: Mapping[str, float] = FusionSettings().accuracies
 
 # Mean analyzer output over a population, per label: the reference a user's baseline is
 # compared against. Placeholder until each analyzer's mean output on its held-out set is
-# measured (settings.population_priors overrides it per modality).
+# measured (FusionSettings.population_priors overrides it per modality).
 DEFAULT_PRIOR: Mapping[str, float] = {
     "neutral": 0.35, "joy": 0.20, "sadness": 0.12, "anger": 0.08,
     "fear": 0.08, "surprise": 0.10, "disgust": 0.07,
@@ -54,10 +53,9 @@ class InvalidFusionInput(InvalidEstimate):
     """Input to fusion or calibration that breaks the contract; the message says what to fix."""
 
 
-def setting(settings: Any, name: str, default: Any) -> Any:
-    """Read an optional fusion setting (fields the lead may not have added to config yet)."""
-    value = getattr(settings, name, None) if settings is not None else None
-    return default if value is None else value
+def fusion_settings(settings: FusionSettings | None) -> FusionSettings:
+    """The FusionSettings to read: `settings`, or the defaults for None (WrongType for anything else)."""
+    return section_or_default(settings, FusionSettings)
 
 
 def decay(age_s: float, half_life_s: float) -> float:
@@ -168,33 +166,34 @@ class Calibration:
 
 # ---------------------------------------------------------------- applying a calibration
 
-def population_prior(settings: Any, modality: str) -> Mapping[str, float]:
-    priors = setting(settings, "population_priors", {}) or {}
-    prior = priors.get(modality) or DEFAULT_PRIOR
+def population_prior(settings: FusionSettings | None, modality: str) -> Mapping[str, float]:
+    prior = fusion_settings(settings).population_priors.get(modality) or DEFAULT_PRIOR
     total = sum(prior.get(k, 0.0) for k in EMOTIONS)
     return {k: max(prior.get(k, 0.0) / total, 1e-3) for k in EMOTIONS}
 
 
-def _excess(cal: Calibration, modality: str, now: float, settings: Any) -> dict[str, float] | None:
+def _excess(cal: Calibration, modality: str, now: float, settings: FusionSettings) -> dict[str, float] | None:
     """How much more (>1) or less (<1) often this channel reads each class for this user than
     for the population, shrunk toward 1 while the baseline holds few observations."""
     weight = cal.baseline_weight.get(modality, 0.0)
     base = cal.baselines.get(modality)
     if not base or weight <= 0:
         return None
-    half_life = setting(settings, "baseline_half_life_s", 14 * DAY_S)
-    weight *= decay(now - cal.baseline_at.get(modality, now), half_life)  # an absent user drifts back
-    n0 = setting(settings, "baseline_shrinkage", 20.0)
+    # an absent user drifts back
+    weight *= decay(now - cal.baseline_at.get(modality, now), settings.baseline_half_life_s)
+    n0 = settings.baseline_shrinkage
     prior = population_prior(settings, modality)
     return {k: (weight * base.get(k, 0.0) + n0 * prior[k]) / (weight + n0) / prior[k] for k in EMOTIONS}
 
 
-def baseline_ratios(cal: Calibration, modality: str, now: float, settings: Any = None) -> dict[str, float]:
+def baseline_ratios(cal: Calibration, modality: str, now: float,
+                    settings: FusionSettings | None = None) -> dict[str, float]:
     """Per class divisor (>= 1, <= baseline_max_ratio) that removes this channel's chronic tilt."""
+    settings = fusion_settings(settings)
     excess = _excess(cal, modality, now, settings)
     if excess is None:
         return {k: 1.0 for k in EMOTIONS}
-    reference = setting(settings, "baseline_reference", "cross_modal")
+    reference = settings.baseline_reference
     if reference == "cross_modal":
         # Median over the user's channels (log space): what every channel sees is mood, kept;
         # what only this one sees is its tilt, removed. One channel alone corrects nothing.
@@ -204,12 +203,12 @@ def baseline_ratios(cal: Calibration, modality: str, now: float, settings: Any =
         ref = {k: 1.0 for k in EMOTIONS}
     else:
         raise InvalidFusionInput(f"baseline_reference must be 'cross_modal' or 'population', got {reference!r}")
-    cap = setting(settings, "baseline_max_ratio", 3.0)
+    cap = settings.baseline_max_ratio
     return {k: min(cap, max(1.0, excess[k] / ref[k])) for k in EMOTIONS}
 
 
 def debias(cal: Calibration, modality: str, probs: Mapping[str, float], now: float,
-           settings: Any = None) -> dict[str, float]:
+           settings: FusionSettings | None = None) -> dict[str, float]:
     """A channel's reading with this user's chronic tilt divided out."""
     ratios = baseline_ratios(cal, modality, now, settings)
     q = {k: probs[k] / ratios[k] for k in EMOTIONS}
@@ -218,24 +217,25 @@ def debias(cal: Calibration, modality: str, probs: Mapping[str, float], now: flo
 
 
 def correct(cal: Calibration, modality: str, probs: Mapping[str, float], now: float,
-            settings: Any = None) -> dict[str, float]:
+            settings: FusionSettings | None = None) -> dict[str, float]:
     """A channel's reading with this user's chronic tilt and habitual misreadings removed.
     The default calibration returns `probs` unchanged."""
     return apply_bias(cal, modality, debias(cal, modality, probs, now, settings), settings)
 
 
-def bias_ratios(cal: Calibration, modality: str, settings: Any = None) -> dict[str, float] | None:
+def bias_ratios(cal: Calibration, modality: str, settings: FusionSettings | None = None) -> dict[str, float] | None:
     """(said + a) / (put + a) per class, capped: > 1 where the channel under-reads this user."""
     said, put = cal.said.get(modality), cal.put.get(modality)
     if not said and not put:
         return None
     said, put = said or {}, put or {}
-    a = setting(settings, "bias_prior", 10.0)
-    cap = setting(settings, "baseline_max_ratio", 3.0)
+    settings = fusion_settings(settings)
+    a, cap = settings.bias_prior, settings.baseline_max_ratio
     return {k: min(cap, max(1.0 / cap, (said.get(k, 0.0) + a) / (put.get(k, 0.0) + a))) for k in EMOTIONS}
 
 
-def apply_bias(cal: Calibration, modality: str, q: Mapping[str, float], settings: Any = None) -> dict[str, float]:
+def apply_bias(cal: Calibration, modality: str, q: Mapping[str, float],
+               settings: FusionSettings | None = None) -> dict[str, float]:
     ratios = bias_ratios(cal, modality, settings)
     if ratios is None:
         return dict(q)
@@ -246,7 +246,7 @@ def apply_bias(cal: Calibration, modality: str, q: Mapping[str, float], settings
 
 # ---------------------------------------------------------------- updating a calibration
 
-def observe(calibration: Calibration, estimates: Any, settings: Any = None) -> Calibration:
+def observe(calibration: Calibration, estimates: Any, settings: FusionSettings | None = None) -> Calibration:
     """Fold one turn's raw readings into this user's running baselines.
 
     Readings closer together than `observation_spacing_s` count fractionally, so a webcam
@@ -254,8 +254,8 @@ def observe(calibration: Calibration, estimates: Any, settings: Any = None) -> C
     items = check_items(estimates)
     if not items:
         return calibration
-    half_life = setting(settings, "baseline_half_life_s", 14 * DAY_S)
-    spacing = setting(settings, "observation_spacing_s", 30.0)
+    settings = fusion_settings(settings)
+    half_life, spacing = settings.baseline_half_life_s, settings.observation_spacing_s
     baselines = {m: dict(b) for m, b in calibration.baselines.items()}
     weights, stamps = dict(calibration.baseline_weight), dict(calibration.baseline_at)
     for est in sorted(items, key=lambda e: (e.at, e.modality, e.source)):

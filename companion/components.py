@@ -2,6 +2,8 @@
 
 A component is created on first use, so a text-only user never loads the face model,
 and `Companion(...)` itself is cheap. Tests and embedders may pass ready objects in.
+Each backend is built with only the options its constructor declares (registry.accepted_options);
+a user-given option it does not declare (COMPANION_ANALYZERS__*_OPTIONS) raises BadSetting.
 """
 from __future__ import annotations
 
@@ -11,12 +13,19 @@ from typing import Any, Callable
 from companion import registry
 from companion.config import Settings
 from companion.errors import InvalidInput
+from companion.protocols import Embedder, EmotionAnalyzer, Generator, Synthesizer, Transcriber
 from companion.types import EmotionEstimate, MODALITIES
+
+# LLMSettings fields that configure a generator backend; each backend receives those it declares
+# (the other fields are the reply pipeline's: max_tokens, temperature, ...).
+LLM_BACKEND_FIELDS = ("model", "gguf_file", "base_url", "api_key_env", "context_tokens", "threads", "timeout_s",
+                      "adapter", "parallel")
 
 
 class Components:
-    def __init__(self, settings: Settings, *, generator: Any = None, analyzers: dict[str, Any] | None = None,
-                 embedder: Any = None, transcriber: Any = None, synthesizer: Any = None, replies: Any = None):
+    def __init__(self, settings: Settings, *, generator: Generator | None = None,
+                 analyzers: dict[str, EmotionAnalyzer | None] | None = None, embedder: Embedder | None = None,
+                 transcriber: Transcriber | None = None, synthesizer: Synthesizer | None = None, replies: Any = None):
         self.settings = settings
         self._lock = threading.RLock()
         self._made: dict[str, Any] = {}
@@ -37,12 +46,14 @@ class Components:
             return self._made[key]
 
     # -- analyzers ----------------------------------------------------------------------------------
-    def analyzer(self, modality: str) -> Any | None:
-        def build():
+    def analyzer(self, modality: str) -> EmotionAnalyzer | None:
+        def build() -> EmotionAnalyzer | None:
             name = getattr(self.settings.analyzers, modality)
             if registry.is_off(name):
                 return None
-            options = getattr(self.settings.analyzers, f"{modality}_options")
+            options = dict(getattr(self.settings.analyzers, f"{modality}_options"))
+            registry.check_options(modality, name, options,
+                                   setting=f"COMPANION_ANALYZERS__{modality.upper()}_OPTIONS")
             return registry.create(modality, name, **options)
         return self._get(f"analyzer:{modality}", build)
 
@@ -54,18 +65,18 @@ class Components:
         return [estimate] if estimate is not None else []
 
     def update_voice_baseline(self, baseline: dict | None, features: dict) -> dict:
-        from pipelines.voice import update_baseline
-        return update_baseline(baseline, features)
+        return registry.function("voice_baseline")(baseline, features)
 
     # -- language ------------------------------------------------------------------------------------
-    def generator(self) -> Any:
-        llm = self.settings.llm
-        return self._get("generator", lambda: registry.create(
-            "generator", llm.backend, model=llm.model, gguf_file=llm.gguf_file, base_url=llm.base_url,
-            api_key_env=llm.api_key_env, context_tokens=llm.context_tokens, threads=llm.threads,
-            timeout_s=llm.timeout_s, adapter=llm.adapter, parallel=llm.parallel))
+    def generator(self) -> Generator:
+        def build() -> Generator:
+            llm = self.settings.llm
+            declared = registry.accepted_options("generator", llm.backend)
+            return registry.create("generator", llm.backend,
+                                   **{k: getattr(llm, k) for k in LLM_BACKEND_FIELDS if k in declared})
+        return self._get("generator", build)
 
-    def embedder(self) -> Any:
+    def embedder(self) -> Embedder:
         return self._get("embedder", lambda: registry.create("embedder", "minilm"))
 
     def embed(self, texts: list[str]):
@@ -76,12 +87,16 @@ class Components:
         return self._get("replies", lambda: ReplyPipeline(self.generator(), self.settings.llm, embedder=self.embedder()))
 
     # -- speech --------------------------------------------------------------------------------------
-    def transcribe(self, audio: Any) -> str:
-        transcriber = self._get("transcriber", lambda: registry.create(
+    def transcriber(self) -> Transcriber:
+        return self._get("transcriber", lambda: registry.create(
             "transcriber", "whisper", model=self.settings.speech.asr_model))
-        return transcriber.transcribe(audio).text.strip()
+
+    def synthesizer(self) -> Synthesizer:
+        return self._get("synthesizer", lambda: registry.create(
+            "synthesizer", "piper", voice=self.settings.speech.voice))
+
+    def transcribe(self, audio: Any) -> str:
+        return self.transcriber().transcribe(audio).text.strip()
 
     def speak(self, text: str, mood: Any) -> tuple[int, Any] | None:
-        synthesizer = self._get("synthesizer", lambda: registry.create(
-            "synthesizer", "piper", voice=self.settings.speech.voice))
-        return synthesizer.synthesize(text, mood=mood)
+        return self.synthesizer().synthesize(text, mood=mood)

@@ -14,6 +14,7 @@ from companion.memory import retrieval
 from companion.memory.facts import Fact, extract_facts
 from companion.memory.store import Store
 from companion.components import Components
+from companion.profile import ProfileMethods
 from companion.generation.prompt import TurnContext
 from companion.generation.reply import ReplyOutcome
 from companion.safety import clean_message, validate_user
@@ -24,7 +25,7 @@ CONSENT_KEYS = ("face", "voice", "store_mood")
 log = logging.getLogger("companion.turns")
 
 
-class Companion:
+class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
     def __init__(self, settings: Settings | None = None, *, store: Store | None = None, **components: Any):
         self.settings = settings or Settings()
         self.store = store or Store(self.settings.resolved_store_url())

@@ -17,12 +17,13 @@ resources for the deployment's locale, whatever the language model would have sa
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, Sequence
+
+from companion import rules
 
 log = logging.getLogger(__name__)
 
@@ -39,100 +40,17 @@ class CrisisCheck:
 
 
 # -- patterns -----------------------------------------------------------------------------------
-_ME = r"(?:my\s?self|me)"
-_INTENT = (r"(?:want(?:ed)?\s+to|wanna|going\s+to|gonna|about\s+to|ready\s+to|urges?\s+to|need\s+to|have\s+to|"
-           r"plan(?:ning)?\s+(?:to|on)|thinking\s+(?:about|of)|thought\s+(?:about|of)|feel\s+like|keep|kept|"
-           r"can'?t\s+stop|started|been|i'?ll|i\s+will|i\s+might|decided\s+to|try(?:ing)?\s+to|tried\s+to)")
-_INJURE = (r"(?:hurt(?:ing)?|harm(?:ing|ed)?|cut(?:ting)?|burn(?:ing|ed|t)?|starv(?:e|ing|ed)|punish(?:ing|ed)?|"
-           r"poison(?:ing|ed)?|stab(?:bing|bed)?)")
-_SELF_HARM = [
-    r"\b(?:kill(?:ing|ed)?|hang(?:ing|ed)?|shoot(?:ing)?|drown(?:ing)?|off(?:ing)?|unaliv(?:e|ing))\s+my\s?self\b",
-    r"\bkms\b",
-    rf"\b{_INTENT}\s+(?:\w+\s+){{0,2}}{_INJURE}\s+my\s?self\b",
-    rf"\b{_INJURE}\s+my\s?self\s+(?:again|on\s+purpose|deliberately|as\s+punishment)",
-    r"\b(?:i|i'?ve|i'?m|been|my|to)\s+(?:\w+\s+){0,2}self[- ]?(?:harm|injur)",
-    r"\b(?:i'?m|i\s+am|feel(?:ing)?|been|getting|i\s+was|so)\s+(?:\w+\s+){0,2}suicidal\b",
-    r"\b(?:have|having|had|my|with)\s+(?:\w+\s+){0,1}suicidal\s+(?:thoughts|feelings|urges|ideation)",
-    r"\b(?:thinking|think|thought|considering)\s+(?:about|of)?\s*(?:committing\s+)?suicide\b",
-    r"\bi\s+(?:\w+\s+){0,3}(?:commit|attempt)\w*\s+suicide\b",
-    r"\b(?:my|a)\s+suicide\s+(?:note|letter|plan)\b",
-    r"\bend(?:ing)?\s+(?:my\s+(?:own\s+)?life|it\s+all|things\s+for\s+good)\b",
-    r"\btak(?:e|ing)\s+my\s+(?:own\s+)?life\b",
-    r"\b(?:want|wanna|wish|going|ready|deserve)\s+(?:to\s+)?(?:\w+\s+){0,1}(?:die|be\s+dead)\b",
-    r"\bwish\s+i\s+(?:was|were|had\s+been)\s+(?:dead|never\s+born)\b",
-    r"\b(?:don'?t|do\s+not|no\s+longer)\s+want\s+to\s+(?:live|be\s+alive|exist|wake\s+up)\b",
-    r"\bno\s+(?:reason|point)\s+(?:to|in|for\s+me\s+to)\s+(?:keep\s+)?(?:liv|go\s+on|going\s+on)",
-    r"\bbetter\s+off\s+(?:dead|without\s+me)\b",
-    r"\b(?:stop|stopped)\s+existing\b",
-    r"\b(?:overdos(?:e|ing|ed)|od)\b.{0,30}\b(?:pills|meds|tonight|on\s+purpose)\b|"
-    r"\b(?:going\s+to|gonna|want\s+to)\s+overdose\b",
-    r"\b(?:took|swallowed|taken)\s+(?:all|every|the\s+whole|a\s+whole|a\s+handful\s+of|a\s+bunch\s+of|too\s+many|"
-    r"way\s+too\s+many|\d+)\s+(?:\w+\s+){0,3}(?:pills|tablets|meds|medications?|painkillers)\b",
-    rf"\b{_INTENT}\s+(?:\w+\s+){{0,2}}jump(?:ing)?\s+(?:off|from|in\s+front\s+of)\b",
-]
-_WHO = (r"(?:he|she|they|someone|somebody|a\s+(?:man|guy|woman|stranger)|my\s+(?:\w+\s+)?(?:husband|wife|partner|"
-        r"boyfriend|girlfriend|dad|father|mom|mum|mother|stepdad|stepmom|ex|brother|sister|roommate|flatmate|"
-        r"son|daughter|uncle|neighbou?r))")
-_DANGER = [
-    rf"\b{_WHO}\s+(?:is|'s|are|'re|keeps?|started|just)\s+(?:\w+\s+){{0,1}}(?:hitting|beating|choking|strangling|"
-    r"punching|kicking|attacking|stabbing|threatening|stalking|chasing|slapping)\s+(?:me|us|my)\b",
-    rf"\b{_WHO}\s+(?:is|'s|are|'re)\s+(?:\w+\s+){{0,1}}(?:breaking|trying\s+to\s+(?:break|get|force\s+\w+\s+way))\s+in",
-    r"\b(?:breaking|broke)\s+into\s+my\s+(?:house|home|flat|apartment|room)\s+(?:right\s+)?now\b",
-    r"\bthreaten(?:ed|ing|s)?\s+to\s+kill\s+(?:me|us)\b",
-    r"\b(?:said|says)\s+(?:he|she|they)(?:'d|'ll|\s+would|\s+will)\s+kill\s+(?:me|us)\b",
-    rf"\b{_WHO}\s+(?:\w+\s+){{0,2}}(?:has|have|got|with|holding|pointing)\s+(?:a|his|her)\s+(?:gun|knife|weapon)\b",
-    r"\b(?:locked\s+me\s+in|won'?t\s+let\s+me\s+(?:leave|go|out))\b",
-    r"\bi'?m\s+(?:being\s+(?:followed|stalked|attacked|abused|assaulted|held)|not\s+safe|in\s+danger)\b",
-    r"\b(?:scared|afraid|fear)\s+for\s+my\s+life\b",
-    r"\b(?:there'?s|there\s+is)\s+(?:a\s+stranger|an\s+intruder|someone)\s+in\s+my\s+(?:house|home|flat|apartment|room)",
-]
-# Idioms removed before either detector looks: "this homework is killing me", "to die for",
-# "kill the lights". A thing (not a person) as the subject of "is killing me" is an idiom.
-_PEOPLE = (r"husband|wife|partner|boyfriend|girlfriend|dad|father|mom|mum|mother|step\w+|ex|brother|sister|"
-           r"roommate|flatmate|son|daughter|uncle|aunt|neighbou?r")
-_IDIOMS = [
-    r"\b(?:could|would|'d)\s+(?:literally\s+)?(?:kill|murder|die)\s+(?:someone\s+)?for\b", r"\bto\s+die\s+for\b",
-    r"\bdying\s+(?:to|for|of|here)\b", r"\b(?:would|'d)\s+(?:rather|sooner)\s+die\s+than\b",
-    r"\b(?:die|died|dying)\s+(?:of|from)\s+(?:embarrassment|shame|boredom|laughter|laughing|cringe)\b",
-    r"\b(?:nearly|almost|literally)\s+died\s+(?:laughing|of)\b", r"\bdied\s+laughing\b",
-    r"\bsuicide\s+(?:squad|sprints?|doors?|runs?|drills?|mission)\b",
-    r"\b(?:kill|killed|killing)\s+(?:it|time|some\s+time|a\s+(?:process|container)|the\s+(?:engine|music|power|"
-    r"mood|vibe|process|app|program|server|bottle|fly|mosquito|lights?|lamps?|tv|telly|radio|fan|heat(?:ing|er)|"
-    r"headlights|noise|alarm|motor|conversation))\b",
-    r"\b(?:car|van|bike|phone|batter(?:y|ies)|laptop|computer|tablet|charger|earbuds|headphones|tv|fridge|kettle|printer|"
-    r"router|wifi|engine|boiler|dishwasher|(?:lawn)?mower|bulb|torch|remote|watch|console|controller|speaker|camera)\s+"
-    r"(?:\w+\s+)?(?:died|dead|is\s+dying|gave\s+up|conked\s+out)\b", r"\b(?:is|was|'s|are|were)\s+(?:absolute\s+)?murder\b",
-    r"\b(?:kill|killed|killing|slay|slayed|defeat|defeated)\s+(?:the|a|an|every|all\s+the)\s+(?:\w+\s+)?(?:dragons?|boss|"
-    r"bosses|monsters?|zombies?|enem(?:y|ies)|trolls?|orcs?|goblins?|aliens?|villains?|demons?|vampires?|mobs?)\b",
-    r"\b(?:suicide|self[- ]?harm|self[- ]?injury|overdose)\s+(?:prevention|awareness|rates?|statistics|research|"
-    r"campaigns?|stigma|charit(?:y|ies)|education|policy)\b",  # research and awareness topics
-    rf"\b(?:this|that|it|these|those|the|work|school|my|your)\s+(?!(?:{_PEOPLE})\b)(?:\w+\s+){{0,3}}"
-    r"(?:is|are|'s|'re)\s+(?:slowly\s+|literally\s+)?killing\s+(?:me|my\s+\w+)\b",
-    r"\b(?:mom|mum|dad|parents?|boss|teacher|coach|sister|brother|wife|husband)\s+(?:is\s+|are\s+|will\s+|'s\s+|'ll\s+)?"
-    r"(?:going\s+to\s+|gonna\s+)?(?:kill|murder)\s+me\s+(?:if|when|for)\b",
-    r"\b(?:be|is|was)\s+the\s+(?:death|end)\s+of\s+me\b", r"\b(?:scared|bored|sick)\s+to\s+death\b",
-    r"\bdressed\s+to\s+kill\b",
-    r"\b(?:movie|film|book|show|series|episode|ending|finale|season|song|album|plot\s+twist|chapter|speech)(?:'s)?\s+"
-    r"(?:\w+\s+){0,2}(?:destroyed|wrecked|killed|ended|gutted|broke|murdered)\s+me\b",  # "the ending destroyed me"
-]
-# An accidental injury ("burned myself on the oven", "cut my finger chopping") is blanked too, unless it was meant.
-_ACCIDENT = re.compile(
-    r"\b(?:hurt|cut|burn(?:ed|t)?|scalded|injured|bruised|sprained|twisted|pulled|strained|banged|bumped|nicked|sliced|"
-    r"pricked|grazed|scraped)\s+(?:my\s?self|my\s+\w+)\s+(?=accidentally|by\s+accident|(?:on|against)\s+(?:a|an|the|some)\s+"
-    r"(?:\w+\s+)?(?:oven|stove|hob|kettle|iron|pan|pot|tray|grill|barbecue|radiator|heater|glass|can|tin|lid|knife|nail|"
-    r"paper|edge|corner|table|door|cupboard|desk|stairs?|fence|ladder|ice|rock|trampoline|bike)\b|at\s+(?:the\s+)?(?:gym|"
-    r"work|practice|training|football)\b|(?:(?:while|when)\s+(?:i\s+was\s+)?)?(?:cooking|chopping|peeling|slicing|carving|"
-    r"baking|ironing|shaving|cleaning|gardening|sewing|playing|doing|lifting|running|hiking|skiing|skating|skateboarding|"
-    r"climbing|cycling|riding|training|working\s+out|dancing|moving|opening|fixing|building|painting|drilling|wrapping)\b)")
-_MEANT = re.compile(r"\b(?:on\s+purpose|deliberately|intentionally|punish|to\s+feel|deserve|again)\b")
-# Plain denials and recovery ("I would never kill myself", "I used to self-harm") are removed too:
-# the rest of the message still counts ("I'd never hurt myself but I want to die" is caught).
-_DENIAL = re.compile(r"\b(?:would|will|am|'m|'d|wo|do|does|was)\s*(?:never|not|n't)\s+(?:\w+\s+){0,2}(?:kill|hurt|harm|"
-                     r"suicidal)(?:\s+(?:my\s?self|anyone))?|\bnot\s+suicidal\b|"
-                     r"\bnever\s+(?:\w+\s+){0,1}(?:kill|hurt|harm)\s+my\s?self\b|\bused\s+to\s+self[- ]?harm")
-
-_COMPILED = ([(re.compile(p), "self_harm") for p in _SELF_HARM] + [(re.compile(p), "danger") for p in _DANGER])
-_IDIOM_RE = re.compile("|".join(_IDIOMS))
+# The tables live in prompts/rules/crisis.json, each pattern with why it is there and examples it must
+# and must not match (tests/test_rules.py): self_harm and danger raise the alarm; idioms ("this
+# homework is killing me", "to die for"), accidental injuries ("burned myself on the oven") and plain
+# denials and recovery ("I would never kill myself", "I used to self-harm") are blanked out first,
+# so the rest of the message still counts ("I'd never hurt myself but I want to die" is caught).
+_RULES = rules.load("crisis")
+_COMPILED = [(r.regex, category) for category in CATEGORIES for r in _RULES.group(category)]
+_IDIOM_RE = re.compile("|".join(r.source for r in _RULES.group("idiom")))
+_ACCIDENT = _RULES.regex("accident")  # blanked unless it was meant (_MEANT)
+_MEANT = _RULES.regex("meant")
+_DENIAL = _RULES.regex("denial")
 
 
 def normalize(text: str) -> str:
@@ -199,7 +117,10 @@ _default: list = []  # [CrisisClassifier | None] once loaded
 
 
 def _switched_off() -> bool:
-    return os.environ.get("COMPANION_CRISIS_CLASSIFIER", "on").strip().lower() in ("off", "0", "false", "none")
+    """Settings.crisis_classifier is false (COMPANION_CRISIS_CLASSIFIER=off), read at each call."""
+    from companion.config import Settings
+
+    return not Settings().crisis_classifier
 
 
 def default_classifier() -> CrisisClassifier | None:

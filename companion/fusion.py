@@ -23,7 +23,8 @@ How a mood is made (docs/fusion.md has the maths and the evaluation behind each 
 
 Input rules: None items are skipped (an analyzer that saw no face / heard silence); any other
 non-EmotionEstimate, an estimate later than now + clock_skew_s, or a bad setting raises
-InvalidFusionInput (a ValueError). A previous mood stamped after `now` (the app's own state,
+InvalidFusionInput (a ValueError); settings that are not a FusionSettings (or None, the defaults) raise
+WrongType. Every knob is a FusionSettings field (COMPANION_FUSION__<NAME>), read directly. A previous mood stamped after `now` (the app's own state,
 e.g. a feedback mood written a moment later) counts as fresh rather than failing the turn. Duplicates: an identical estimate passed twice counts once;
 several different readings of one modality (webcam frames) pool into one reading whose say is
 its best frame's evidence, so a modality's weight never grows with the number of frames.
@@ -36,8 +37,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from companion.calibration import (DEFAULT_ACCURACY, RELIABILITY_MAX, RELIABILITY_MIN, Calibration,
-                                   InvalidFusionInput, check_items, check_label, correct, debias, decay, observe,
-                                   reliability_from_accuracy, setting)
+                                   InvalidFusionInput, check_items, check_label, correct, debias, decay,
+                                   fusion_settings, observe, reliability_from_accuracy)
 from companion.config import FusionSettings
 from companion.trend import Trend, trend
 from companion.types import EMOTIONS, MODALITIES, EmotionEstimate, MoodState, argmax, circumplex_position
@@ -46,7 +47,6 @@ __all__ = ["fuse", "Calibration", "learn", "observe", "trend", "Trend", "Invalid
            "POOLING_RULES", "pool", "reliability_from_accuracy"]
 
 POOLING_RULES = ("log_linear", "linear", "max_confidence")
-_DEFAULTS = FusionSettings()
 
 
 @dataclass(frozen=True)
@@ -94,15 +94,15 @@ def _residual(est: EmotionEstimate) -> tuple[float, float]:
     return est.valence - v, est.arousal - a
 
 
-def pool_modality(group: Sequence[EmotionEstimate], now: float, settings: Any = None) -> dict[str, float] | None:
+def pool_modality(group: Sequence[EmotionEstimate], now: float,
+                  settings: FusionSettings | None = None) -> dict[str, float] | None:
     """One modality's estimates -> one raw (uncalibrated) reading; None when all carry no evidence."""
-    half_life = setting(settings, "half_life_s", _DEFAULTS.half_life_s)
+    settings = fusion_settings(settings)
     group = sorted(group, key=_order)
-    evidence = [e.confidence * decay(now - e.at, half_life) for e in group]
+    evidence = [e.confidence * decay(now - e.at, settings.half_life_s) for e in group]
     if sum(evidence) <= 0:
         return None
-    return pool([e.probs for e in group], evidence, setting(settings, "pooling", "linear"),
-                setting(settings, "log_floor", 1e-3))
+    return pool([e.probs for e in group], evidence, settings.pooling, settings.log_floor)
 
 
 def _order(est: EmotionEstimate) -> tuple:
@@ -111,11 +111,10 @@ def _order(est: EmotionEstimate) -> tuple:
 
 
 def _modality_source(m: str, group: list[EmotionEstimate], now: float, cal: Calibration,
-                     settings: Any) -> _Source | None:
-    reliability = float(setting(settings, "weights", _DEFAULTS.weights).get(m, 1.0)) * cal.reliability(m)
-    half_life = setting(settings, "half_life_s", _DEFAULTS.half_life_s)
+                     settings: FusionSettings) -> _Source | None:
+    reliability = float(settings.weights.get(m, 1.0)) * cal.reliability(m)
     group = sorted(group, key=_order)
-    evidence = [e.confidence * decay(now - e.at, half_life) for e in group]
+    evidence = [e.confidence * decay(now - e.at, settings.half_life_s) for e in group]
     total = sum(evidence)
     if reliability <= 0 or total <= 0:
         return None
@@ -129,20 +128,21 @@ def _modality_source(m: str, group: list[EmotionEstimate], now: float, cal: Cali
 
 
 def modality_sources(items: Sequence[EmotionEstimate], now: float, cal: Calibration,
-                     settings: Any = None) -> list[_Source]:
+                     settings: FusionSettings | None = None) -> list[_Source]:
     """One calibrated source per modality that carries evidence, in MODALITIES order."""
+    settings = fusion_settings(settings)
     unique = list({_order(e) + (e.modality,): e for e in items}.values())  # the same reading twice is one
     return [src for m in MODALITIES
             if (group := [e for e in unique if e.modality == m])
             and (src := _modality_source(m, group, now, cal, settings)) is not None]
 
 
-def learn(calibration: Calibration, estimates: Any, label: str, settings: Any = None, *,
+def learn(calibration: Calibration, estimates: Any, label: str, settings: FusionSettings | None = None, *,
           now: float | None = None) -> Calibration:
     """The user said how they feel (`label`) about the turn that produced `estimates`.
 
     Reliability: each channel's accuracy for this user is estimated online, shrunk toward its
-    population accuracy a_m (settings.accuracies) with the weight of 1 / learning_rate feedbacks:
+    population accuracy a_m (FusionSettings.accuracies) with the weight of 1 / learning_rate feedbacks:
         acc = (hits + a_m / lr) / (trials + 1 / lr),   r_m = w(acc) / w(a_m),
     w = reliability_from_accuracy. A channel that agrees with the user's word gains weight, one
     that disagrees loses it; one that reads this user as well as people in general stays near
@@ -151,9 +151,10 @@ def learn(calibration: Calibration, estimates: Any, label: str, settings: Any = 
     counts. Baselines themselves move only through `observe`."""
     label = check_label(label)
     items = check_items(estimates)
+    settings = fusion_settings(settings)
     now = max((e.at for e in items), default=0.0) if now is None else float(now)
-    prior = 1.0 / setting(settings, "learning_rate", 0.03)
-    accuracies = setting(settings, "accuracies", DEFAULT_ACCURACY)
+    prior = 1.0 / settings.learning_rate
+    accuracies = settings.accuracies
     sources = modality_sources(items, now, calibration, settings)
     weights, hits, trials = dict(calibration.weights), dict(calibration.hits), dict(calibration.trials)
     for s in sources:
@@ -180,16 +181,15 @@ def learn(calibration: Calibration, estimates: Any, label: str, settings: Any = 
                        said, put, labels, calibration.feedbacks + 1, hits, trials)
 
 
-def _previous_source(previous: MoodState, now: float, settings: Any) -> _Source | None:
+def _previous_source(previous: MoodState, now: float, settings: FusionSettings) -> _Source | None:
     if not previous.known:
         return None
-    half_life = setting(settings, "half_life_s", _DEFAULTS.half_life_s)
-    evidence = previous.confidence * decay(now - previous.at, half_life)
+    evidence = previous.confidence * decay(now - previous.at, settings.half_life_s)
     v, a = circumplex_position(previous.probs)
     total = sum(previous.contributions.values())
     shares = {m: w / total for m, w in previous.contributions.items()} if total > 0 else {}
     return _Source("previous", dict(previous.probs), (previous.valence - v, previous.arousal - a), evidence,
-                   evidence * setting(settings, "carry_weight", 1.0), shares)
+                   evidence * settings.carry_weight, shares)
 
 
 def _clamp(x: float) -> float:
@@ -200,14 +200,13 @@ def _valence(src: _Source) -> float:
     return _clamp(circumplex_position(src.probs)[0] + src.residual[0])
 
 
-def _conflicts(sources: Sequence[_Source], settings: Any) -> tuple[str, ...]:
+def _conflicts(sources: Sequence[_Source], settings: FusionSettings) -> tuple[str, ...]:
     """Modalities that disagree: a confident clash (one reads negative, the other not, at least a gap
     apart), or masking: unsure words that are not clearly positive while the face or voice reads
     negative with moderate confidence. A masking message ("I'm fine, really.") reads as unsure,
     near-neutral text, so the confident-clash rule alone never sees it."""
-    threshold = setting(settings, "incongruence_confidence", 0.5)
-    gap = setting(settings, "incongruence_valence_gap", 0.5)
-    line = setting(settings, "negative_valence", -0.2)
+    threshold, gap = settings.incongruence_confidence, settings.incongruence_valence_gap
+    line = settings.negative_valence
     sure = [(s.name, _valence(s)) for s in sources if s.name in MODALITIES and s.evidence >= threshold]
     clashing: set[str] = set()
     for i, (m1, v1) in enumerate(sure):
@@ -216,10 +215,9 @@ def _conflicts(sources: Sequence[_Source], settings: Any) -> tuple[str, ...]:
                 clashing.update((m1, m2))
     text = next((s for s in sources if s.name == "text"), None)
     if (text is not None
-            and setting(settings, "masking_text_confidence", 0.25) <= text.evidence
-            < setting(settings, "clear_text_confidence", 0.6)
-            and line <= _valence(text) < setting(settings, "positive_valence", 0.2)):
-        partner = setting(settings, "masking_confidence", 0.4)
+            and settings.masking_text_confidence <= text.evidence < settings.clear_text_confidence
+            and line <= _valence(text) < settings.positive_valence):
+        partner = settings.masking_confidence
         for s in sources:
             if s.name in ("voice", "face") and s.evidence >= partner and _valence(s) < line:
                 clashing.update(("text", s.name))
@@ -227,7 +225,7 @@ def _conflicts(sources: Sequence[_Source], settings: Any) -> tuple[str, ...]:
 
 
 def _guard_clear_text(sources: Sequence[_Source], weights: list[float], rule: str, cal: Calibration,
-                      settings: Any) -> list[float]:
+                      settings: FusionSettings) -> list[float]:
     """A lone voice or face reading below override_confidence cannot take the label from a clear text
     reading: its weight is cut to the most that leaves the text's label on top. It still pulls the
     probabilities toward its reading, lowers confidence (spread) and can mark incongruence.
@@ -239,7 +237,7 @@ def _guard_clear_text(sources: Sequence[_Source], weights: list[float], rule: st
     evidence x the user's learned multiplier, so a sense whose feedback shows it reads this person
     well earns the right to override."""
     text = next((s for s in sources if s.name == "text"), None)
-    if text is None or text.evidence < setting(settings, "clear_text_confidence", 0.6):
+    if text is None or text.evidence < settings.clear_text_confidence:
         return weights
     said = argmax(text.probs)
     against = [i for i, s in enumerate(sources) if s.name in ("voice", "face") and argmax(s.probs) != said]
@@ -247,9 +245,9 @@ def _guard_clear_text(sources: Sequence[_Source], weights: list[float], rule: st
         return weights
     i = against[0]
     lone = sources[i]
-    if lone.evidence * cal.reliability(lone.name) >= setting(settings, "override_confidence", 0.5):
+    if lone.evidence * cal.reliability(lone.name) >= settings.override_confidence:
         return weights
-    floor = setting(settings, "log_floor", 1e-3)
+    floor = settings.log_floor
 
     def keeps(scale: float) -> bool:
         scaled = [w * scale if j == i else w for j, w in enumerate(weights)]
@@ -266,21 +264,22 @@ def _guard_clear_text(sources: Sequence[_Source], weights: list[float], rule: st
 
 def fuse(estimates: Sequence[EmotionEstimate | None], *, previous: MoodState | None = None,
          now: float | None = None, calibration: Calibration | None = None,
-         settings: FusionSettings | Any = None) -> MoodState:
+         settings: FusionSettings | None = None) -> MoodState:
     """This turn's estimates (+ the decayed previous mood, the user's calibration) -> MoodState.
-    MoodState.unknown(now) when nothing carries evidence."""
+    MoodState.unknown(now) when nothing carries evidence. settings None = FusionSettings() defaults."""
     items = check_items(estimates)
+    settings = fusion_settings(settings)
     now = time.time() if now is None else float(now)
     if not math.isfinite(now):
         raise InvalidFusionInput(f"now must be a finite unix time, got {now!r}")
-    skew = setting(settings, "clock_skew_s", 2.0)
+    skew = settings.clock_skew_s
     for est in items:
         if est.at > now + skew:
             raise InvalidFusionInput(f"{est.modality} estimate from {est.source!r} is {est.at - now:.1f} s in the "
                                      f"future (tolerance {skew} s); check the clock or pass now=")
     if previous is not None and not isinstance(previous, MoodState):
         raise InvalidFusionInput(f"previous must be a MoodState or None, got {type(previous).__name__}")
-    rule = setting(settings, "pooling", "linear")
+    rule = settings.pooling
     if rule not in POOLING_RULES:
         raise InvalidFusionInput(f"pooling must be one of {POOLING_RULES}, got {rule!r}")
     cal = calibration if calibration is not None else Calibration.default()
@@ -288,7 +287,7 @@ def fuse(estimates: Sequence[EmotionEstimate | None], *, previous: MoodState | N
     sources = modality_sources(items, now, cal, settings)
     if previous is not None and (src := _previous_source(previous, now, settings)) is not None:
         sources.append(src)
-    floor_evidence = setting(settings, "min_confidence", 0.01)
+    floor_evidence = settings.min_confidence
     sources = [s for s in sources if s.weight > 0 and s.evidence >= floor_evidence]
     if not sources:
         return MoodState.unknown(now)
@@ -299,7 +298,7 @@ def fuse(estimates: Sequence[EmotionEstimate | None], *, previous: MoodState | N
         share = [1.0 if i == winner else 0.0 for i in range(len(sources))]
     else:
         share = [w / sum(weights) for w in weights]
-    probs = pool([s.probs for s in sources], weights, rule, setting(settings, "log_floor", 1e-3))
+    probs = pool([s.probs for s in sources], weights, rule, settings.log_floor)
 
     v, a = circumplex_position(probs)
     valence = _clamp(v + sum(h * s.residual[0] for h, s in zip(share, sources)))

@@ -1,13 +1,20 @@
-"""Contracts between the core and its backends (structural: no base class to inherit)."""
+"""Contracts between the core and its backends (structural: no base class to inherit).
+
+One Protocol per backend kind of the registry (PROTOCOLS); components.py types what it builds with
+them, and tests/test_protocols.py checks every registered backend against its kind's Protocol.
+"""
 from __future__ import annotations
 
-from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from companion.types import EmotionEstimate
 
 
 @runtime_checkable
 class EmotionAnalyzer(Protocol):
+    """A text, voice or face reader; `modality` is its registry kind. A backend may take extra
+    keyword arguments with defaults (the voice analyzer's `baseline`, the face analyzer's `detect`)."""
+
     modality: str
 
     def analyze(self, signal: Any) -> EmotionEstimate | None: ...
@@ -31,3 +38,34 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> Any:  # float32 array (n, dim), L2-normalised
         ...
+
+
+@runtime_checkable
+class Transcript(Protocol):
+    text: str  # "" for silence
+
+
+@runtime_checkable
+class Transcriber(Protocol):
+    """Speech to text: (sample_rate, samples) or a file path -> a Transcript."""
+
+    def transcribe(self, signal: Any) -> Transcript: ...
+
+
+@runtime_checkable
+class Synthesizer(Protocol):
+    """Text to speech in a voice shaped by the mood: (sample_rate, float samples)."""
+
+    def synthesize(self, text: str, *, mood: Any = None) -> tuple[int, Any]: ...
+
+
+# registry kind -> the Protocol its backends satisfy
+PROTOCOLS: Mapping[str, type] = {
+    "text": EmotionAnalyzer,
+    "voice": EmotionAnalyzer,
+    "face": EmotionAnalyzer,
+    "generator": Generator,
+    "embedder": Embedder,
+    "transcriber": Transcriber,
+    "synthesizer": Synthesizer,
+}

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from companion.config import PrivacySettings, section_or_default
 from companion.errors import CompanionError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,10 @@ class RetentionTimer:
         return self._thread.is_alive()
 
 
-def start(store: Any, privacy: Any, *, interval_s: float = DAY_S) -> RetentionTimer | None:
-    """Purge now, then daily. Returns the timer (stop it on close), or None when retention is off."""
-    days = getattr(privacy, "retention_days", None)
+def start(store: Any, privacy: PrivacySettings | None, *, interval_s: float = DAY_S) -> RetentionTimer | None:
+    """Purge now, then daily. Returns the timer (stop it on close), or None when retention is off
+    (privacy.retention_days None; privacy None = the defaults, which keep history)."""
+    days = section_or_default(privacy, PrivacySettings).retention_days
     if days is None:
         return None
     purge(store, days)

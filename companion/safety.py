@@ -1,12 +1,12 @@
 """Input limits and user-id rules (crisis detection lives in companion/crisis.py)."""
 from __future__ import annotations
 
-import re
 import unicodedata
 
+from companion import rules
 from companion.errors import InvalidInput
 
-USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}$")
+USER_ID = rules.regex("safety", "user_id")  # prompts/rules/safety.json
 
 
 def validate_user(user: object) -> str:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from companion.config import FusionSettings, section_or_default
 from companion.errors import InvalidInput
 from companion.types import MoodState
 
@@ -31,11 +32,6 @@ class Trend:
         return {"valence_slope_per_day": self.valence_slope_per_day, "low_days_share": self.low_days_share,
                 "days": self.days, "needs_checkin": self.needs_checkin, "mean_valence": self.mean_valence,
                 "low_days_recent": self.low_days_recent, "daily": [list(d) for d in self.daily]}
-
-
-def _get(settings: Any, name: str, default: Any) -> Any:
-    value = getattr(settings, name, None) if settings is not None else None
-    return default if value is None else value
 
 
 def daily_valence(history: Sequence[MoodState], now: float, window_days: int) -> dict[int, float]:
@@ -64,17 +60,17 @@ def _slope(points: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx > 0 else 0.0
 
 
-def trend(history: Sequence[MoodState], *, now: float | None = None, settings: Any = None) -> Trend:
+def trend(history: Sequence[MoodState], *, now: float | None = None,
+          settings: FusionSettings | None = None) -> Trend:
     """Trend over the last `trend_days` (14). needs_checkin: within the last `checkin_days` (7), at
     least `checkin_min_low_days` (3) days had valence below `low_valence` (-0.3), and they were at
-    least half of the days with data there."""
+    least half of the days with data there. Those four are FusionSettings fields; None = defaults."""
+    settings = section_or_default(settings, FusionSettings)
     now = time.time() if now is None else float(now)
     if not math.isfinite(now):
         raise InvalidInput(f"now must be a finite unix time, got {now!r}")
-    window = int(_get(settings, "trend_days", 14))
-    low = float(_get(settings, "low_valence", -0.3))
-    recent_days = int(_get(settings, "checkin_days", 7))
-    min_low = int(_get(settings, "checkin_min_low_days", 3))
+    window, low = settings.trend_days, settings.low_valence
+    recent_days, min_low = settings.checkin_days, settings.checkin_min_low_days
     daily = daily_valence(history, now, window)
     if not daily:
         return Trend(0.0, 0.0, 0, False)

@@ -126,6 +126,11 @@ def is_silent(samples: np.ndarray, threshold: float = SILENCE_PEAK) -> bool:
     return len(samples) == 0 or float(np.max(np.abs(samples))) < threshold
 
 
+def sample_rate() -> int:
+    """The rate `load` resamples to (a function, so callers reach it through the registry)."""
+    return SAMPLE_RATE
+
+
 def duration_s(samples: np.ndarray, rate: int = SAMPLE_RATE) -> float:
     return len(samples) / float(rate)
 

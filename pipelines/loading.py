@@ -53,6 +53,28 @@ def reply_adapter() -> Path:
     return weights_file("reply", "adapter.gguf")
 
 
+def llm_gguf(model: str | None = None) -> Path:
+    """The GGUF file the llama.cpp generator serves: `model` (a path), or the embedded SmolLM2 when None."""
+    path = Path(model).expanduser() if model else smollm2_gguf()
+    if not path.exists():
+        raise MissingModel(f"GGUF model {path} not found; set COMPANION_LLM__MODEL to an existing .gguf file "
+                           "or unset it to use the embedded SmolLM2")
+    return path
+
+
+def llm_adapter(adapter: str | None, model: str | None = None) -> Path | None:
+    """The LoRA adapter for the llama.cpp generator, checked (check_lora_gguf), or None for no adapter.
+
+    adapter None: the shipped support-tuned adapter, but only with the embedded SmolLM2 (`model` None):
+    it was trained on that model alone, so another model gets none unless one is named.
+    "none" / "off" / "": no adapter. Anything else: the path of a .gguf adapter."""
+    if adapter is None:
+        return None if model else check_lora_gguf(reply_adapter())
+    if str(adapter).strip().lower() in ("none", "off", ""):
+        return None
+    return check_lora_gguf(Path(adapter))
+
+
 class BadAdapter(MissingModel):
     """A LoRA adapter file that llama.cpp could not load (missing, truncated, or not an adapter)."""
 
@@ -157,11 +179,14 @@ def torch_threads(n: int | None = None) -> None:
 
     Default one thread: the runtime's torch models are small (MiniLM, the face and voice nets),
     and once torch has run, its OpenMP workers slow llama.cpp's token decode 2.5x on 2 cores
-    (12.9 -> 31 ms/token measured). Set COMPANION_TORCH_THREADS for more (batch evaluation, training).
+    (12.9 -> 31 ms/token measured). `Settings.torch_threads` (COMPANION_TORCH_THREADS) sets more
+    (batch evaluation, training).
     """
     import torch
 
-    want = n or int(os.environ.get("COMPANION_TORCH_THREADS", "0")) or 1
+    from companion.config import Settings
+
+    want = n or Settings().torch_threads
     if torch.get_num_threads() != want:
         torch.set_num_threads(want)
 

@@ -13,31 +13,19 @@ Ekman map files relief under joy) and neutral, half each.
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
+from companion import rules
 from companion.types import EMOTIONS
 
-FEELING_WORDS = {
-    "sadness": "sad lonely depressed down upset unhappy miserable heartbroken hopeless low blue",
-    "fear": "scared afraid worried anxious nervous frightened terrified stressed panicky",
-    "anger": "angry mad furious annoyed pissed bitter resentful irritated",
-    "disgust": "disgusted grossed",
-}
-_WORD_TO_EMOTION = {w: e for e, words in FEELING_WORDS.items() for w in words.split()}
-_WORD = "(" + "|".join(sorted(_WORD_TO_EMOTION, key=len, reverse=True)) + ")"
-_LEAD = r"(?:feel(?:ing)?\s+|be(?:ing)?\s+|get(?:ting)?\s+)?(?:so\s+|that\s+|as\s+|very\s+)?"
-_CUES = [
-    re.compile(r"(?:\bnot|n't|\bnever)\s+" + _LEAD + _WORD + r"\b(?:\s+\w+){0,4}?\s+any\s?(?:more|longer)\b", re.I),
-    re.compile(r"\bno\s+longer\s+" + _LEAD + _WORD + r"\b", re.I),
-    re.compile(r"\bstopped\s+(?:being|feeling)\s+" + _LEAD + _WORD + r"\b", re.I),
-]
+# The feeling words and the cues live in prompts/rules/text_negation.json, with examples (tests/test_rules.py).
+_RULES = rules.load("text_negation")
+FEELING_WORDS = {r.name.removeprefix("feeling_"): r.words for r in _RULES.group("feeling")}
+_WORD_TO_EMOTION = {w: e for e, words in FEELING_WORDS.items() for w in words}
+_CUES = [r.regex for r in _RULES.group("cue")]  # each captures the feeling word as group 1
+_ANY_FEELING = _RULES.regex("any_feeling")
 VADER_NEGATION = -0.74
 _INDEX = {e: i for i, e in enumerate(EMOTIONS)}
-
-
-_ANY_FEELING = re.compile(r"\b" + _WORD + r"\b", re.I)
 
 
 def ended_feelings(text: str) -> tuple[frozenset[str], bool]:

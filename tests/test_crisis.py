@@ -69,6 +69,9 @@ def test_one_crisis_sentence_in_a_long_message_is_enough(classifier):
 def test_detect_handles_odd_input(classifier):
     for text in ["", "   ", "\x00", "🙂" * 500, "a" * 5000, "kill " * 1000]:
         assert isinstance(crisis.detect(text, classifier=classifier), crisis.CrisisCheck)
+        assert not crisis.detect_patterns(text).is_crisis, text[:20]
+        found = crisis.detect(f"{text} I want to kill myself. {text}", classifier=classifier)
+        assert found.is_crisis and found.category == "self_harm", text[:20]
 
 
 # Everyday messages that got a crisis reply from the old embedding + logistic-regression classifier

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from benchmarks.fusion_sim import NOW, estimate, scenarios
-from companion.config import FusionSettings
+from companion.config import FusionSettings, Settings
+from companion.errors import WrongType
 from companion.fusion import (Calibration, InvalidFusionInput, fuse, learn, observe, pool, reliability_from_accuracy)
 from companion.types import EMOTIONS, EmotionEstimate, InvalidEstimate, MoodState
 
@@ -68,8 +69,12 @@ def test_other_bad_arguments_are_rejected():
         fuse([e], previous={"probs": SAD}, now=NOW)
     with pytest.raises(InvalidFusionInput, match="finite"):
         fuse([e], now=float("nan"))
-    with pytest.raises(InvalidFusionInput, match="pooling must be one of"):
-        fuse([e], now=NOW, settings=type("S", (), {"pooling": "median"})())
+    with pytest.raises(InvalidFusionInput, match="pooling must be one of"):  # built without validation
+        fuse([e], now=NOW, settings=FusionSettings().model_copy(update={"pooling": "median"}))
+    with pytest.raises(WrongType, match=r"FusionSettings or None, got Settings \(pass settings.fusion\)"):
+        fuse([e], now=NOW, settings=Settings())
+    with pytest.raises(WrongType, match="FusionSettings"):
+        fuse([e], now=NOW, settings=type("S", (), {"pooling": "linear"})())
     with pytest.raises(InvalidFusionInput, match="feedback label must be one of"):
         learn(Calibration.default(), [e], "meh")
 
@@ -87,6 +92,25 @@ def test_accepts_the_real_settings_object_and_weights_switch_a_modality_off():
     face_off = FusionSettings(weights={"text": 1.0, "voice": 0.33, "face": 0.0})
     mood = fuse([estimate("text", FINE, 0.7), estimate("face", SAD, 0.9)], now=NOW, settings=face_off)
     assert dict(mood.contributions) == {"text": 1.0} and mood.label == "neutral"
+
+
+def test_the_knobs_that_were_literals_are_settings_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("COMPANION_FUSION__LOG_FLOOR", "0.05")
+    monkeypatch.setenv("COMPANION_FUSION__CARRY_WEIGHT", "0")
+    monkeypatch.setenv("COMPANION_FUSION__MIN_CONFIDENCE", "0.5")
+    monkeypatch.setenv("COMPANION_FUSION__BASELINE_REFERENCE", "population")
+    monkeypatch.setenv("COMPANION_FUSION__POPULATION_PRIORS", '{"face": {"neutral": 1.0}}')
+    fusion = Settings().fusion
+    assert (fusion.log_floor, fusion.carry_weight, fusion.min_confidence) == (0.05, 0.0, 0.5)
+    assert fusion.baseline_reference == "population" and fusion.population_priors == {"face": {"neutral": 1.0}}
+    previous, words = fuse([estimate("text", SAD, 0.9)], now=NOW), [estimate("text", FINE, 0.9, at=NOW + 1)]
+    plain = fuse(words, now=NOW + 1).to_dict()
+    assert fuse(words, previous=previous, now=NOW + 1).to_dict() != plain  # carried by default
+    assert fuse(words, previous=previous, now=NOW + 1, settings=fusion).to_dict() == plain  # carry_weight 0
+    assert not fuse([estimate("text", SAD, 0.4)], now=NOW, settings=fusion).known  # below min_confidence
+    pair = [estimate("text", {"joy": 1.0}, 0.9), estimate("face", SAD, 0.9)]
+    strict, floored = (FusionSettings(pooling="log_linear", log_floor=f) for f in (1e-3, 0.05))
+    assert fuse(pair, now=NOW, settings=strict).probs != fuse(pair, now=NOW, settings=floored).probs
 
 
 def test_without_now_the_clock_is_used():

@@ -2,8 +2,8 @@
 import pytest
 
 from companion import registry
-from companion.errors import GenerationError
-from pipelines.loading import MissingModel
+from companion.errors import BadSetting, GenerationError
+from pipelines.loading import MissingModel, reply_adapter, smollm2_gguf
 
 MESSAGES = [{"role": "system", "content": "You are a kind friend. Answer in one short sentence."},
             {"role": "user", "content": "I failed my exam today."}]
@@ -71,3 +71,27 @@ def test_transformers_backend_reads_the_gguf():
 def test_transformers_backend_missing_model_is_clear(tmp_path):
     with pytest.raises(GenerationError, match="no such local path|cannot load"):
         registry.create("generator", "transformers", model=str(tmp_path / "missing-model"))
+
+
+def test_each_generator_declares_its_options_and_refuses_others():
+    """No **kwargs catch-all: an option meant for another backend is a BadSetting, before any model loads."""
+    expected = {"llamacpp": {"model", "context_tokens", "threads", "parallel", "adapter"},
+                "transformers": {"model", "gguf_file", "threads"},
+                "openai": {"base_url", "model", "api_key_env", "timeout_s"},
+                "echo": {"reply"}}
+    assert {name: set(registry.accepted_options("generator", name)) for name in registry.names("generator")} == expected
+    with pytest.raises(BadSetting, match="generator backend 'llamacpp' has no option 'base_url'"):
+        registry.create("generator", "llamacpp", base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(BadSetting, match="'openai' has no option 'threads'"):
+        registry.create("generator", "openai", base_url="http://127.0.0.1:9/v1", threads=2)
+
+
+def test_the_model_locators_reached_through_the_registry(tmp_path):
+    gguf, adapter = registry.function("llm_gguf"), registry.function("llm_adapter")
+    assert gguf(None) == smollm2_gguf()
+    with pytest.raises(MissingModel, match="COMPANION_LLM__MODEL"):
+        gguf(str(tmp_path / "nope.gguf"))
+    assert adapter(None) == reply_adapter()              # the shipped adapter with the embedded model
+    assert adapter(None, str(smollm2_gguf())) is None    # not with a model the user names
+    assert adapter("none") is None and adapter(" Off ") is None
+    assert adapter(str(reply_adapter()), "other.gguf") == reply_adapter()

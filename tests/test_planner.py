@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -11,6 +10,7 @@ from benchmarks.eval_replies import estimate, load_items
 from companion import fusion
 from companion.generation.planner import STRATEGIES, USED, emoji_feeling, looks_foreign, looks_like_injection, plan
 from companion.generation.prompt import TurnContext
+from companion.trend import Trend
 from companion.types import MoodState
 
 INJECTIONS = [
@@ -30,6 +30,10 @@ def ctx(text: str, label: str | None = "neutral", **kw) -> TurnContext:
                        estimates=estimates, **kw)
 
 
+LOW_WEEK = Trend(valence_slope_per_day=-0.05, low_days_share=0.6, days=5, needs_checkin=True, mean_valence=-0.4,
+                low_days_recent=4)
+
+
 def item_context(item) -> TurnContext:
     """A written evaluation item as the core would see it, its mood from the item's own label."""
     estimates = () if item["mood"] == "unknown" else (estimate(item["mood"]),)
@@ -38,7 +42,7 @@ def item_context(item) -> TurnContext:
     mood = fusion.fuse(estimates) if estimates else MoodState.unknown()
     if item.get("other"):
         mood = dataclasses.replace(mood, incongruent=True, disagreeing=(item.get("other_modality", "face"),))
-    trend = SimpleNamespace(needs_checkin=True, days_low=4) if item.get("trend_checkin") else None
+    trend = LOW_WEEK if item.get("trend_checkin") else None
     return TurnContext(user="eval", text=item["text"], mood=mood, estimates=estimates,
                        facts=tuple(item.get("facts", ())), memories=tuple(item.get("memories", ())),
                        history=tuple(item.get("history", ())), trend=trend, name=item.get("name"))
@@ -69,8 +73,7 @@ def test_incongruent_face_makes_the_planner_ask_gently():
 
 
 def test_low_trend_triggers_a_checkin():
-    trend = SimpleNamespace(needs_checkin=True, to_dict=lambda: {})
-    p = plan(ctx("Same as always.", "neutral", trend=trend))
+    p = plan(ctx("Same as always.", "neutral", trend=LOW_WEEK))
     assert p.prompt == "checkin_trend" and p.strategy.name == "question"
 
 

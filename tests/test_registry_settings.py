@@ -6,6 +6,7 @@ import pytest
 
 from companion import registry
 from companion.config import Settings
+from companion.errors import BadSetting, CompanionError
 
 
 def test_unknown_backend_lists_valid_names():
@@ -24,12 +25,58 @@ def test_resolve_imports_lazily():
 
 
 def test_every_registered_backend_points_at_a_class():
-    import importlib
+    """Each entry imports and names a class (not just an existing module) whose options are declared."""
     for kind, table in registry.BACKENDS.items():
         for name, target in table.items():
-            module, _, attr = target.partition(":")
-            spec = importlib.util.find_spec(module)
-            assert spec is not None, f"{kind}/{name}: module {module} missing"
+            cls = registry.resolve(kind, name)
+            assert isinstance(cls, type), f"{kind}/{name}: {target} is not a class"
+            assert f"{cls.__module__}:{cls.__qualname__}" == target, f"{kind}/{name}: {target} resolves elsewhere"
+            registry.accepted_options(kind, name)  # raises TypeError for a **kwargs catch-all
+
+
+def test_every_registered_function_resolves():
+    for name, target in registry.FUNCTIONS.items():
+        fn = registry.function(name)
+        assert callable(fn) and not isinstance(fn, type), f"{name}: {target} is not a function"
+    with pytest.raises(registry.UnknownBackend, match="llm_gguf"):
+        registry.function("nope")
+
+
+def test_an_unknown_backend_option_is_a_bad_setting():
+    with pytest.raises(BadSetting, match=r"generator backend 'echo' has no option 'temprature'.*'reply'"):
+        registry.create("generator", "echo", temprature=0.3)
+    assert isinstance(BadSetting("x"), CompanionError)
+
+
+def test_analyzer_options_are_checked_against_the_backend(tmp_path):
+    from companion.components import Components
+
+    settings = Settings(data_dir=tmp_path, analyzers={"face": "cnn", "face_options": {"flip": False, "modle": "x"}})
+    with pytest.raises(BadSetting) as info:
+        Components(settings).analyzer("face")
+    message = str(info.value)
+    assert "'cnn'" in message and "'modle'" in message and "COMPANION_ANALYZERS__FACE_OPTIONS" in message
+    assert "'model'" in message  # lists what it does take
+
+
+def test_each_generator_gets_only_the_settings_it_declares(tmp_path, monkeypatch):
+    from companion.components import LLM_BACKEND_FIELDS, Components
+
+    made = {}
+    real_create = registry.create
+
+    def record(kind, name, **options):  # builds nothing heavy: an echo generator stands in for each
+        made[name] = options
+        return real_create("generator", "echo")
+
+    monkeypatch.setattr(registry, "create", record)
+    for backend in registry.names("generator"):
+        llm = {"backend": backend, "base_url": "http://127.0.0.1:9/v1", "threads": 1, "gguf_file": "x.gguf"}
+        Components(Settings(data_dir=tmp_path, llm=llm)).generator()
+        declared = registry.accepted_options("generator", backend)
+        assert set(made[backend]) == declared & set(LLM_BACKEND_FIELDS), backend
+    assert made["echo"] == {} and "gguf_file" not in made["llamacpp"] and "base_url" not in made["transformers"]
+    assert made["openai"]["base_url"] == "http://127.0.0.1:9/v1" and "threads" not in made["openai"]
 
 
 def test_settings_from_env(monkeypatch, tmp_path):

@@ -226,9 +226,11 @@ def test_forget_leaves_no_bytes_after_compaction(tmp_path):
     assert b"zanzibar-7731" not in data
 
 
-def test_read_only_database_gives_clear_error(tmp_path):
+def test_read_only_database_gives_clear_error(tmp_path, monkeypatch):
     if os.geteuid() == 0:
-        # root ignores file modes; use SQLite's own read-only open mode instead
+        # root ignores file modes; use SQLite's own read-only open mode instead. The store makes the
+        # parent folder of what follows "sqlite:///", here the relative "file:/tmp/...": keep it in tmp_path.
+        monkeypatch.chdir(tmp_path)
         url = f"sqlite:///file:{tmp_path / 'ro.db'}?mode=ro&uri=true"
         Store(f"sqlite:///{tmp_path / 'ro.db'}").close()
     else:

@@ -16,20 +16,8 @@ def warm(companion: Any) -> None:
     """Load the models a first reply needs (LLM, embedder, analyzers, ASR) so turn 1 is not slow.
     Each part loads on its own: one that is missing is logged and left to fail with its own
     message when used."""
-    parts = companion.parts
-    steps = {
-        "embedder": lambda: parts.embed(["hello"]),
-        "text analyzer": lambda: parts.analyzer("text"),
-        "reply generator": parts.replies,
-        "face analyzer": lambda: parts.analyzer("face"),
-        "voice analyzer": lambda: parts.analyzer("voice"),
-        "speech recogniser": lambda: parts.transcribe((16000, [0.0] * 1600)),
-    }
-    for name, step in steps.items():
-        try:
-            step()
-        except Exception as exc:  # warm-up is best effort; the turn that needs it reports the problem
-            log.warning("could not preload the %s: %s", name, exc)
+    for name, problem in companion.preload().items():  # best effort: the turn that needs it reports it
+        log.warning("could not preload the %s: %s", name, problem)
 
 
 def warm_in_background(companion: Any) -> threading.Thread:

@@ -14,15 +14,13 @@ from typing import Any
 
 import gradio as gr
 
-from companion.accounts import Throttle, sign_in
-from companion.errors import CompanionError
-from companion.safety import clean_message
+from companion.accounts import Throttle
+from companion.errors import CompanionError, InvalidInput
 from webapp import views
 from webapp.session import Session, require_user
 from webapp.talk import timeline
 
 log = logging.getLogger("webapp")
-MAX_FACT_CHARS = 200
 EXPORT_TTL_S = 3600  # an export file is deleted after this long (or at forget-me), whoever made it
 HISTORY_SHOWN = 20  # past messages shown after sign-in
 
@@ -37,12 +35,12 @@ class Account:
     # -- sign in / out ------------------------------------------------------------------------------
     def sign_in(self, user: str, passphrase: str, session: Session) -> dict[str, Any]:
         try:
-            account = sign_in(self.c.store, user, passphrase, self.throttle)
+            account = self.c.sign_in(user, passphrase, self.throttle)
         except CompanionError as exc:  # SignInError, or a store that cannot be opened: say which
             return {"signin_msg": views.notice(str(exc)), "passphrase": ""}
         session = Session(user=account.user, token=account.token)
         session.history = [{"role": t["role"], "content": t["text"]}
-                           for t in self.c.store.recent_turns(account.user, HISTORY_SHOWN)]
+                           for t in self.c.history(account.user, HISTORY_SHOWN)]
         consent = self.c.consent(account.user)
         hello = (f"Welcome, {account.user}. Your private space is ready. First, choose what Ember may "
                  "read (on the right); everything starts off." if account.created else f"Welcome back, {account.user}.")
@@ -86,7 +84,7 @@ class Account:
     # -- memory -------------------------------------------------------------------------------------
     def memory(self, session: Session) -> dict[str, Any]:
         user = require_user(self.c, session)
-        facts = self.c.store.facts(user)
+        facts = self.c.facts(user)
         return {"facts": views.facts_list(facts),
                 "fact_pick": gr.update(choices=views.fact_choices(facts), value=None),
                 "fact_text": "", "plot": timeline(self.c, session)}
@@ -96,7 +94,7 @@ class Account:
             wanted = int(fact_id)
         except (TypeError, ValueError):
             return None
-        return next((f for f in self.c.store.facts(user) if f["id"] == wanted), None)
+        return next((f for f in self.c.facts(user) if f["id"] == wanted), None)
 
     def pick_fact(self, fact_id: Any, session: Session) -> dict[str, Any]:
         user = require_user(self.c, session)
@@ -109,11 +107,9 @@ class Account:
         if fact is None:
             return {"memory_msg": views.notice("Choose an item from the list first.")}
         try:
-            text = clean_message(text, MAX_FACT_CHARS)
-        except CompanionError as exc:
+            self.c.edit_fact(user, fact["id"], text)
+        except InvalidInput as exc:  # empty or too long
             return {"memory_msg": views.notice(f"Not saved: {exc}")}
-        vector = self.c.parts.embed([text])[0]
-        self.c.store.update_fact(user, fact["id"], text, vector)
         return {**self.memory(session), "memory_msg": views.notice("Saved your change.", "info")}
 
     def delete_fact(self, fact_id: Any, session: Session) -> dict[str, Any]:
@@ -121,7 +117,7 @@ class Account:
         fact = self._fact(user, fact_id)
         if fact is None:
             return {"memory_msg": views.notice("Choose an item from the list first.")}
-        self.c.store.delete_fact(user, fact["id"])
+        self.c.delete_fact(user, fact["id"])
         return {**self.memory(session), "memory_msg": views.notice(f"Forgot: {fact['text']}", "info")}
 
     # -- export and forget ---------------------------------------------------------------------------

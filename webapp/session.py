@@ -10,8 +10,6 @@ from typing import Any
 
 import gradio as gr
 
-from companion.accounts import session_valid
-
 MAX_POINTS = 2000          # session timeline points kept (webcam adds at most one per POINT_EVERY_S)
 POINT_EVERY_S = 2.0
 
@@ -47,7 +45,7 @@ def require_user(companion: Any, session: Session | None) -> str:
     """The session's user, or a clear error when nobody is signed in or the account is gone."""
     if session is None or not session.user:
         raise NotSignedIn("Please sign in first (user name and passphrase at the top of the page).")
-    if not session_valid(companion.store, session.user, session.token):
+    if not companion.session_valid(session.user, session.token):
         raise NotSignedIn("This account no longer exists or its passphrase changed; please sign in again.")
     return session.user
 
@@ -56,4 +54,4 @@ def signed_in(companion: Any, session: Session | None) -> str | None:
     """Like require_user, but None instead of an error (for the webcam stream and timers)."""
     if session is None or not session.user:
         return None
-    return session.user if session_valid(companion.store, session.user, session.token) else None
+    return session.user if companion.session_valid(session.user, session.token) else None

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import gradio as gr
 import numpy as np
 
-from companion.errors import CompanionError
+from companion.errors import CompanionError, InvalidInput
 from webapp import views
 from webapp.session import Session, require_user, signed_in
 
@@ -41,7 +41,7 @@ def discard_upload(path: str | os.PathLike | None) -> None:
 
 
 def _friendly(exc: BaseException) -> str:
-    if isinstance(exc, (CompanionError, ValueError)):
+    if isinstance(exc, CompanionError):
         return str(exc)
     return f"Sorry, something went wrong on Ember's side ({type(exc).__name__}); nothing from this turn was stored."
 
@@ -83,20 +83,13 @@ class Talk:
             yield (*out, None)
 
     def _read_voice(self, path: str) -> tuple[int, Any]:
-        from pipelines import audio
-
-        try:
-            samples = audio.load(path, max_seconds=MAX_VOICE_S + 1)
-        except audio.AudioError:
-            raise ValueError(f"Ember could not read \u201c{Path(path).name}\u201d as a sound recording. Please "
-                             "send a WAV, FLAC, OGG or MP3 file, or record with the microphone.") from None
-        seconds = audio.duration_s(samples)
+        rate, samples, seconds = self.c.read_voice(path, max_seconds=MAX_VOICE_S + 1)
         if seconds > MAX_VOICE_S:
-            raise ValueError(f"That recording is longer than {MAX_VOICE_S:.0f} seconds; "
-                             "please send a shorter voice message.")
+            raise InvalidInput(f"That recording is longer than {MAX_VOICE_S:.0f} seconds; "
+                               "please send a shorter voice message.")
         if seconds < 0.3:
-            raise ValueError("That recording is too short to hear anything; hold the record button while you speak.")
-        return audio.SAMPLE_RATE, samples
+            raise InvalidInput("That recording is too short to hear anything; hold the record button while you speak.")
+        return rate, samples
 
     # -- one turn, streamed ------------------------------------------------------------------------
     def _turn(self, user: str, session: Session, speak: bool, *, text: str | None = None, audio: Any = None,
@@ -117,7 +110,7 @@ class Talk:
                 history[-1] = {"role": "assistant", "content": got}
                 yield history, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         except Exception as exc:  # the turn was not stored: show the page as it was, and why
-            if not isinstance(exc, (CompanionError, ValueError)):
+            if not isinstance(exc, CompanionError):
                 log.exception("turn failed for a signed-in user")
             yield before, (text or ""), gr.skip(), gr.skip(), views.notice(_friendly(exc)), None
             return
@@ -141,7 +134,7 @@ class Talk:
         if not speak:
             return None, None
         try:
-            spoken = reply.audio if reply.audio is not None else self.c.parts.speak(reply.text, reply.mood)
+            spoken = reply.audio if reply.audio is not None else self.c.speak(reply.text, reply.mood)
         except Exception as exc:
             log.warning("speech output failed: %s", exc)
             return None, f"Speech output is unavailable ({exc}); the reply is shown as text."
@@ -192,5 +185,5 @@ def latest_estimate(companion: Any, user: str, modality: str, since: float) -> A
 
 def timeline(companion: Any, session: Session):
     now = time.time()
-    past = companion.store.moods(session.user, since=now - 14 * 86400) if session.user else []
+    past = companion.mood_history(session.user, since=now - 14 * 86400) if session.user else []
     return views.timeline(session.points, past, now)

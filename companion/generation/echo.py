@@ -7,7 +7,7 @@ from typing import Iterator, Sequence
 class EchoGenerator:
     name = "echo"
 
-    def __init__(self, reply: str | None = None, **_ignored):
+    def __init__(self, reply: str | None = None):
         self.reply = reply
         self.calls: list[list[dict[str, str]]] = []
 

@@ -8,29 +8,27 @@ is used, so a grief message gets the grief line rather than the lonely-birthday 
 """
 from __future__ import annotations
 
-import re
 import zlib
 from functools import lru_cache
 from typing import Any, Sequence
 
 import numpy as np
 
-from companion.generation.prompt import FEELING_WORDS, safe_name
+from companion import rules
+from companion.generation.planner import Plan
+from companion.generation.prompt import FEELING_WORDS, TurnContext, safe_name
 from companion.prompting import PROMPTS_DIR
 
-_PEOPLE = ("best friend", "sister", "brother", "mother", "father", "wife", "husband", "partner", "boyfriend",
-           "girlfriend", "son", "daughter", "friend", "grandmother", "grandma", "grandfather", "grandpa", "aunt",
-           "uncle", "cousin", "roommate", "therapist")
-_RELATION = re.compile(r"^The user's (" + "|".join(_PEOPLE) + r") is ([A-Z][\w'\- ]{0,40})\.$")
+# The tables live in prompts/rules/fallback.json, each with why it is there and examples (tests/test_rules.py).
+_RULES = rules.load("fallback")
+_RELATION = _RULES.regex("relation")  # "The user's sister is Ana.": family (prompts/rules/family.json) or a friend
 MIN_TEMPLATE_MATCH = 0.3
 # "my <thing>" in the message becomes " about your <thing>" in a template: the user's own word, so
 # the reply is about their message without inventing anything. Two words when the second is a head noun.
-_MY = re.compile(r"\bmy ([a-z][a-z'\-]*)(?: ([a-z][a-z'\-]*))?", re.I)
-_NOT_TOPICS = {"own", "mind", "head", "heart", "life", "way", "time", "best", "very", "only", "whole", "god", "feelings",
-               "eyes", "hands", "self", "fault", "turn", "side", "bed", "phone", "hair"}
-_HEADS = {"test", "exam", "interview", "loan", "university", "school", "defence", "defense", "shift", "results",
-          "appointment", "party", "flight", "job", "project", "report", "friend", "teacher", "house", "flat", "wedding",
-          "cake", "car", "novel", "painting"}
+_MY = _RULES.regex("my")
+_NOT_TOPICS = _RULES["not_topics"].wordset
+_HEADS = _RULES["heads"].wordset
+_MODIFIERS = _RULES["modifiers"].wordset  # half a topic: "best friend", "old school"
 
 
 @lru_cache(maxsize=64)
@@ -60,7 +58,7 @@ def topic(text: str) -> str | None:
     """The first "my <thing>" of the message ("driving test", "neighbour"), or None."""
     for match in _MY.finditer(text):
         first, second = match.group(1).lower(), (match.group(2) or "").lower()
-        if first in ("best", "old", "little", "big", "new", "younger", "older") and second:
+        if first in _MODIFIERS and second:
             return f"{first} {second}"
         if first in _NOT_TOPICS:
             continue
@@ -68,11 +66,11 @@ def topic(text: str) -> str | None:
     return None
 
 
-def slots(ctx: Any, plan: Any) -> dict[str, str]:
-    name = safe_name(getattr(ctx, "name", None))
-    thing = topic(getattr(ctx, "text", ""))
+def slots(ctx: TurnContext, plan: Plan) -> dict[str, str]:
+    name = safe_name(ctx.name)
+    thing = topic(ctx.text)
     return {"comma_name": f", {name}" if name else "", "about": f" about your {thing}" if thing else "",
-            "support": support_person(getattr(ctx, "facts", ())) or "someone you trust",
+            "support": support_person(ctx.facts) or "someone you trust",
             "other_feeling": FEELING_WORDS.get(plan.feeling, "a bit quiet")}
 
 
@@ -87,7 +85,7 @@ def fill(template: str, **values: str) -> str:
     return template.format_map(_Slots({**defaults, **values}))
 
 
-def choices(plan: Any) -> list[str]:
+def choices(plan: Plan) -> list[str]:
     """Template lines that fit the plan: situation tags first, then the feeling, then 'any'."""
     rows = load_templates(plan.prompt) or load_templates(plan.strategy.name)
     for wanted in (set(plan.situation), {plan.feeling}, {"any"}):
@@ -97,7 +95,7 @@ def choices(plan: Any) -> list[str]:
     return [text for _, text in rows] or ["I'm here with you{comma_name}. How are you feeling right now?"]
 
 
-def fallback_reply(ctx: Any, plan: Any, embedder: Any = None, exclude: Sequence[str] = ()) -> str:
+def fallback_reply(ctx: TurnContext, plan: Plan, embedder: Any = None, exclude: Sequence[str] = ()) -> str:
     """The curated reply for this plan, slots filled, closest in meaning to the message."""
     filled = [fill(t, **slots(ctx, plan)) for t in choices(plan)]
     fresh = [t for t in filled if t not in set(exclude)] or filled  # don't repeat the last reply word for word

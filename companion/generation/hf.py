@@ -6,21 +6,19 @@ import threading
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from companion import registry
 from companion.errors import GenerationError
 
 
 class TransformersGenerator:
     name = "transformers"
 
-    def __init__(self, model: str | None = None, gguf_file: str | None = None, threads: int | None = None,
-                 **_ignored):
+    def __init__(self, model: str | None = None, gguf_file: str | None = None, threads: int | None = None):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from pipelines.loading import smollm2_gguf, torch_threads
-
-        torch_threads(threads)
+        registry.function("torch_threads")(threads)
         if model is None:  # the embedded GGUF, dequantised by transformers (slower than llama.cpp)
-            gguf = smollm2_gguf()
+            gguf = registry.function("smollm2_gguf")()
             model, gguf_file = str(gguf.parent), gguf.name
         kwargs = {"local_files_only": True}
         if gguf_file:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from pathlib import Path
 from typing import Iterator, Sequence
 
+from companion import registry
 from companion.errors import GenerationError
 
 _DONE = object()
@@ -19,28 +19,19 @@ class LlamaCppGenerator:
     name = "llamacpp"
 
     def __init__(self, model: str | None = None, context_tokens: int = 2048, threads: int | None = None,
-                 parallel: int = 1, adapter: str | None = None, **_ignored):
+                 parallel: int = 1, adapter: str | None = None):
         import os
 
         import xllamacpp
 
-        from pipelines.loading import MissingModel, check_lora_gguf, reply_adapter, smollm2_gguf
-
-        path = Path(model).expanduser() if model else smollm2_gguf()
-        if not path.exists():
-            raise MissingModel(f"GGUF model {path} not found; set COMPANION_LLM__MODEL to an existing .gguf file "
-                               "or unset it to use the embedded SmolLM2")
+        # model files are found by the model locators in the registry (registry.FUNCTIONS)
+        path = registry.function("llm_gguf")(model)  # MissingModel naming COMPANION_LLM__MODEL
         # The shipped adapter was trained on the embedded SmolLM2 only: another model gets none unless named.
-        if adapter is None:
-            adapter_path = None if model else reply_adapter()
-        elif str(adapter).strip().lower() in ("none", "off", ""):
-            adapter_path = None
-        else:
-            adapter_path = Path(adapter)
+        adapter_path = registry.function("llm_adapter")(adapter, model)  # checked: BadAdapter before llama.cpp
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
         if adapter_path is not None:
-            params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(check_lora_gguf(adapter_path)), 1.0)]
+            params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(adapter_path), 1.0)]
         self.adapter_path = adapter_path
         params.n_ctx = context_tokens * parallel  # llama.cpp splits n_ctx between the slots
         params.n_parallel = parallel

@@ -18,7 +18,7 @@ class OpenAIGenerator:
     name = "openai"
 
     def __init__(self, base_url: str | None = None, model: str | None = None,
-                 api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 60.0, **_ignored):
+                 api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 60.0):
         if not base_url:
             raise GenerationError("the openai backend needs a server: set COMPANION_LLM__BASE_URL, "
                                   "e.g. http://127.0.0.1:8080/v1")

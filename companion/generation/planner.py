@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
 
-from companion.generation.prompt import looks_like_injection
+from companion import rules
+from companion.generation.prompt import TurnContext, looks_like_injection
 from companion.types import Strategy
 
 STRATEGIES: dict[str, str] = {  # name -> ESConv label
@@ -35,26 +35,15 @@ USED = tuple(name for name in STRATEGIES if name != "self_disclosure")
 NEGATIVE = ("sadness", "anger", "fear", "disgust")
 LOW_CONFIDENCE = 0.3
 
-_EMOJI_FEELINGS = {
-    "sadness": "😢😭😞😔☹🙁💔😿🥺😥😓",
-    "anger": "😠😡🤬👿💢😤",
-    "fear": "😨😰😱😟😬🫣",
-    "joy": "😀😃😄😁😆😊🙂😍🥰😂🤣🎉🥳❤♥💕👍✨🌞☺😌",
-    "surprise": "😮😯😲🤯😳",
-    "disgust": "🤢🤮😒🙄",
-}
-_ADVICE = re.compile(r"what (?:should|can|do) i do|any (?:advice|tips|ideas|suggestions)|how (?:do|can|should) i\b"
-                     r"|should i\b|help me (?:to |with |figure|decide|calm|stop|get)|what would you do"
-                     r"|give me (?:some )?(?:advice|tips)|how to (?:deal|cope|stop|handle|get)", re.I)
-_INFO = re.compile(r"^(?:is it (?:normal|ok|okay|common|bad)|why (?:do|does|am|is|can't)|what (?:is|are|does)"
-                   r"|how (?:long|much|often|does|do people)|does\b|do people\b)", re.I)
-_SOCIAL = re.compile(r"^(?:hi|hello|hey|hiya|good (?:morning|afternoon|evening|night)|thanks?(?: you)?|thank u"
-                     r"|bye|goodbye|see you|how are you|what'?s up|sup|yo)\b[\s!.,?a-z]*$", re.I)
-_ENGLISH = set("the a an and i you it is are was to of in my me not that this what so but just feel with have "
-               "for on at be do don't can't i'm it's really today".split())
-_FOREIGN = set("el la los las que y de en es un una por para estoy muy pero con yo mi le les et je suis est "
-               "pas une des du il elle nous ich bin und nicht ist der die das mit ein eine mir sehr ao o os "
-               "voce eu nao estou sono non che sei ma ho".split())
+# The tables live in prompts/rules/planner.json, each with why it is there and examples (tests/test_rules.py).
+_RULES = rules.load("planner")
+_EMOJI_FEELINGS = {r.name.removeprefix("emoji_"): r.words for r in _RULES.group("emoji")}  # a tie: the first
+_ADVICE = _RULES.regex("advice")
+_INFO = _RULES.regex("info")
+_SOCIAL = _RULES.regex("social")
+_LOSS = _RULES.regex("loss")  # a death, or "lost my <family member, friend or pet>"
+_ENGLISH = _RULES["english"].wordset
+_FOREIGN = _RULES["foreign"].wordset
 
 
 @dataclass(frozen=True)
@@ -93,21 +82,15 @@ def looks_foreign(text: str) -> bool:
     return foreign > english or (accents >= 2 and english == 0) or text.lstrip()[:1] in "¿¡"
 
 
-_KIN = (r"(?:mum|mom|mother|dad|father|parents?|grand\w+|gran|nan|brother|sister|son|daughter|baby|child|wife|husband"
-        r"|partner|friend|best friend|aunt|uncle|cousin|dog|cat|pet|horse|puppy|kitten)")
-_LOSS = re.compile(r"\b(?:died|dead|death|passed away|funeral|lost (?:my|our) " + _KIN + r"|put down|put to sleep"
-                   r"|miscarriage|grief|grieving|mourning|passed on)\b", re.I)
-
-
-def _stage(ctx: Any) -> str:
-    turns = sum(1 for t in getattr(ctx, "history", ()) if t.get("role") == "user")
+def _stage(ctx: TurnContext) -> str:
+    turns = sum(1 for t in ctx.history if t.get("role") == "user")
     return "early" if turns < 2 else ("middle" if turns < 6 else "late")
 
 
-def _other_feeling(ctx: Any) -> str | None:
+def _other_feeling(ctx: TurnContext) -> str | None:
     """The face/voice reading that disagrees with the words, for the check-in."""
-    others = [e for e in getattr(ctx, "estimates", ()) if e.modality != "text"]
-    disagreeing = set(getattr(ctx.mood, "disagreeing", ()) or ())
+    others = [e for e in ctx.estimates if e.modality != "text"]
+    disagreeing = set(ctx.mood.disagreeing)
     chosen = [e for e in others if not disagreeing or e.modality in disagreeing]
     if not chosen:
         return None
@@ -115,7 +98,7 @@ def _other_feeling(ctx: Any) -> str | None:
     return best.label
 
 
-def plan(ctx: Any) -> Plan:
+def plan(ctx: TurnContext) -> Plan:
     """A strategy for this turn, from the message, the mood, the stage and the memory."""
     text, mood = ctx.text, ctx.mood
     label = mood.label if mood.known else "unknown"
@@ -144,7 +127,7 @@ def plan(ctx: Any) -> Plan:
                     "English, which I understand best", "gentle", feeling="unknown", question=True)
     if _LOSS.search(text):
         situation.append("loss")
-    if mood.known and (mood.incongruent or getattr(mood, "disagreeing", ())):
+    if mood.known and (mood.incongruent or mood.disagreeing):
         seen = _other_feeling(ctx) or label
         return make("question", f"the words and the face or voice disagree (words read as {label}, the other "
                     f"signal as {seen}): ask gently how they really are", "gentle", feeling=seen,
@@ -160,8 +143,7 @@ def plan(ctx: Any) -> Plan:
         situation.append("info")
         return make("information", f"they ask a general question (mood {label}): answer with common, "
                     "well-known knowledge only", tone)
-    trend = getattr(ctx, "trend", None)
-    if trend is not None and getattr(trend, "needs_checkin", False) and label != "joy":
+    if ctx.trend is not None and ctx.trend.needs_checkin and label != "joy":
         return make("question", "their mood has been low for several days: check in on how they are doing "
                     "overall", "gentle", prompt="checkin_trend", question=True)
     if not confident:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Sequence
 
+from companion import rules
 from companion.prompting import PROMPTS_DIR, MissingPrompt, render
+from companion.trend import Trend
 from companion.types import EmotionEstimate, MoodState
 
 HISTORY_TURNS = 3  # earlier turns shown to the model (the training examples carry up to 3 as well)
@@ -31,19 +33,15 @@ class TurnContext:
     facts: tuple[str, ...] = ()          # sentences about the user, from the store
     memories: tuple[str, ...] = ()       # relevant earlier user turns, retrieved by embedding
     history: tuple[dict[str, str], ...] = ()  # recent turns, oldest first: {"role", "content"}
-    trend: Any = None                    # companion.fusion.Trend or None
+    trend: Trend | None = None           # the mood trend of recent days, when known
     name: str | None = None
 
 
-_SPECIAL = re.compile(r"<\|[^|>]{0,40}\|>|</?s>|\[/?INST\]|<</?SYS>>|<\|?/?(?:im_start|im_end|system|user|assistant)\|?>",
-                      re.I)
-_INJECTION = re.compile(
-    r"ignore (?:all |any |your |the |my )?(?:previous |prior |above |earlier )?(?:instructions|rules|prompt)"
-    r"|disregard (?:all |your |the )?(?:previous |prior )?(?:instructions|rules)|system prompt|developer mode"
-    r"|jailbreak|\bDAN\b|you are now\b|from now on,? you|pretend (?:to be|you are)|act as (?:a |an )?(?!if)"
-    r"|new instructions|<\|?(?:im_start|im_end|system)\|?>|\[/?(?:system|inst)\]|<</?sys>>|^\s*#+\s*system\b"
-    r"|^\s*system\s*:|reveal your (?:prompt|instructions)|say (?:that )?you are (?:a )?human",
-    re.I | re.M)
+# The tables live in prompts/rules/prompt.json, each with why it is there and examples (tests/test_rules.py).
+_RULES = rules.load("prompt")
+_SPECIAL = _RULES.regex("special")
+_INJECTION = _RULES.regex("injection")
+_SAFE_NAME = _RULES.regex("safe_name")
 
 
 def looks_like_injection(text: str) -> bool:
@@ -106,9 +104,6 @@ def build_messages(ctx: TurnContext, *, prompt: str | None, feeling: str = "unkn
                  if t.get("role") in ("user", "assistant")]
     messages.append({"role": "user", "content": sanitize(ctx.text) or ctx.text})
     return messages, blocks
-
-
-_SAFE_NAME = re.compile(r"^[^\W\d_][\w'\- ]{0,29}$")
 
 
 def safe_name(name: str | None) -> str | None:

@@ -55,7 +55,7 @@ def pieces(text: str) -> list[str]:
 class ReplyPipeline:
     """Plan a strategy, build the prompt, stream one sample through the per-sentence checks."""
 
-    def __init__(self, generator: Any, llm: Any, *, embedder: Any = None, **_unused: Any):
+    def __init__(self, generator: Any, llm: Any, *, embedder: Any = None):
         self.generator = generator
         self.llm = llm
         self.embedder = embedder
@@ -136,9 +136,14 @@ class ReplyPipeline:
             close = getattr(stream, "close", None)
             if close:
                 close()  # stops decoding at once when the reader is done (llama.cpp frees the slot)
+        # The model's last sentence ends at its end-of-turn token, with no space after the "." for
+        # split_sentences to see: it is whole when it ends in punctuation. An unpunctuated rest is a
+        # reply only when nothing came before it ("Oh no, I'm so sorry"); after whole sentences it is
+        # more likely a cut-off fragment (max_tokens), and is dropped.
         rest = buffer.strip()
-        if rest and not emitted:  # an unpunctuated one-liner ("Oh no, I'm so sorry") is still a reply
-            yield rest if re.search(r"[.!?]$", rest) else rest + "."
+        ended = re.search(r"[.!?][\"')\]]?$", rest)
+        if rest and (ended or not emitted):
+            yield rest if ended else rest + "."
 
     def _relevant_facts(self, ctx: TurnContext, k: int = 3) -> list[str]:
         """The name plus the facts closest to the message: a small model loses track of long prompts."""

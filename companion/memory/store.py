@@ -138,6 +138,15 @@ class Store(MemoryMethods):
         with self._write() as conn:
             conn.execute(update(schema.users).where(schema.users.c.user_id == user).values({column: value}))
 
+    def set_user_field_once(self, user: str, column: str, value: Any) -> bool:
+        """Set `column` only while it is NULL, in one statement, so of two callers at once only one
+        wins. True when this call set it."""
+        t = schema.users
+        with self._write() as conn:
+            done = conn.execute(update(t).where(and_(t.c.user_id == user, t.c[column].is_(None)))
+                                .values({column: value}))
+        return done.rowcount == 1
+
     # -- turns and moods --------------------------------------------------------------------
     def save_exchange(self, user: str, *, user_text: str, reply_text: str, at: float,
                       mood: MoodState | None, meta: dict[str, Any], embedding: Any = None,

@@ -162,7 +162,7 @@ def _device_name(device) -> str:
 
 def evaluate(out: Path, data: Path) -> dict:
     """Public-test scores of every model in pipelines.face.MODELS whose weights are in `out`."""
-    from benchmarks.eval_face import score_models
+    from pipelines.training.face_metrics import score_models
 
     images, labels = load_split(data, "publictest")
     return score_models(images, labels, weights_dir=out)
@@ -174,7 +174,10 @@ def parse(argv: list[str] | None):
                    help="folder holding fer2013/ (default ../shared/datasets)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--device", default="auto", help="auto (cuda when there is one, else cpu), cpu or cuda")
-    p.add_argument("--threads", type=int, default=int(os.environ.get("COMPANION_TORCH_THREADS", "2")))
+    # COMPANION_TORCH_THREADS (README, "Settings") only gives this command-line option its default:
+    # the trainer reads no other setting from the environment.
+    p.add_argument("--threads", type=int, default=int(os.environ.get("COMPANION_TORCH_THREADS", "2")),
+                   help="torch threads on cpu (default COMPANION_TORCH_THREADS, else 2)")
     p.add_argument("--epochs", type=int, default=80, help="upper bound; the time budget may stop earlier")
     p.add_argument("--minutes", type=float, default=55.0, help="time budget for the training loop")
     p.add_argument("--widths", type=lambda s: [int(v) for v in s.split(",")], default=[24, 48, 96, 192])

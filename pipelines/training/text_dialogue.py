@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from companion import rules
 from companion.types import EMOTIONS
 from pipelines.text import sentences
 from pipelines.training.reply_data import bucket, read_ed, read_esconv
@@ -53,9 +53,7 @@ ESCONV_TO_EKMAN = {
 }
 ESCONV_MIN_WORDS = 8      # shorter seeker turns are greetings and "yes"; they carry no feeling of their own
 ESCONV_FIRST_TURNS = 4    # the seeker names the problem early; later turns answer the supporter's questions
-RISKY = re.compile(r"suicid|kill(?:ing)?\s+(?:my|your|him|her|them)sel|\bkms\b|want(?:ed)?\s+to\s+die|self[- ]?harm|"
-                   r"\bcut(?:ting)?\s+my|end\s+(?:it|my\s+life)|overdos|better\s+off\s+dead|\bdie\b|\bdead\b|hang\s+my|"
-                   r"hurt(?:ing)?\s+myself|abus|rape|beat(?:ing)?\s+me|hit(?:ting)?\s+me|\bgun\b|knife|weapon", re.I)
+RISKY = rules.regex("text_dialogue", "risky")  # prompts/rules/text_dialogue.json
 _PREFIXES = ["honestly ", "i think ", "lately ", "tbh ", "right now ", "i need to tell someone, ", "ok so "]
 _SUFFIXES = [" and i mean it", " tonight", ", i'm serious", " lol", ", what do i do", " again"]
 
