@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup sysdeps run test test-fast chat clean
+.PHONY: setup sysdeps run test test-fast lint format chat clean
 
 setup: $(STAMP)
 
@@ -34,12 +34,21 @@ run: setup
 	$(PY) app.py
 
 # COMPANION_TEST_POSTGRES=required: a PostgreSQL variant that cannot start fails instead of skipping.
-test: setup sysdeps
+test: setup sysdeps lint
 	COMPANION_TEST_POSTGRES=required $(PY) -m pytest -q -ra --durations=10
+
+# ruff (configured in pyproject.toml): lint, then the format check; `make format` rewrites.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
 
 # While editing: no browser tests and none marked slow (2 min 20 s on 2 cores against 5 min for `make test`);
 # the PostgreSQL variants skip when no server can start.
-test-fast: setup
+test-fast: setup lint
 	$(PY) -m pytest -q -m "not browser and not slow" --durations=10
 
 chat: setup

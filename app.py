@@ -5,6 +5,7 @@ test components); main() builds the embedded offline Companion from Settings and
 No model is loaded at import: models load in the background after launch, or on first use.
 Port: COMPANION_PORT (default 7860). Data: COMPANION_DATA_DIR (default ~/.companion).
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,10 +15,9 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-from webapp import build, launch_options, queue_options, warm_in_background  # noqa: E402
-
+from webapp import build, launch_options, queue_options, warm_in_background
 
 
 def build_app(companion: Any) -> gr.Blocks:
@@ -33,8 +33,9 @@ def port_from_env() -> int:
     try:
         return Settings().port
     except ValidationError:
-        raise SystemExit(f"COMPANION_PORT must be a port number between 1 and 65535, "
-                         f"got {os.environ.get('COMPANION_PORT')!r}") from None
+        raise SystemExit(
+            f"COMPANION_PORT must be a port number between 1 and 65535, got {os.environ.get('COMPANION_PORT')!r}"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     companion = Companion.from_settings(Settings())
     demo = build_app(companion)
     demo.queue(**queue_options(companion))  # replies: Settings.llm.parallel at once (COMPANION_LLM__PARALLEL)
-    demo.launch(server_name="127.0.0.1", server_port=port_from_env(), prevent_thread_lock=True,
-                **launch_options())
+    demo.launch(server_name="127.0.0.1", server_port=port_from_env(), prevent_thread_lock=True, **launch_options())
     warm_in_background(companion)
     try:
         demo.block_thread()

@@ -8,6 +8,7 @@ sizes and places, as a webcam would see a person), so the command needs no camer
 Prints wall-clock p50/p95 and frames/s, plus process CPU time per frame: on a shared machine
 the CPU time is the steadier estimate of what one free core would do.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,12 +25,12 @@ def webcam_frames(n: int = 8, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     head = photos.astronaut()[0:300, 90:390]  # her head and shoulders; the face is ~100 px
     frames = []
-    for i in range(n):
+    for _i in range(n):
         frame = np.full((480, 640, 3), rng.integers(60, 200), np.uint8)
         size = int(rng.integers(200, 420))
-        h = cv2.resize(head, (size, size), interpolation=cv2.INTER_AREA)[: 480, : 640]
+        h = cv2.resize(head, (size, size), interpolation=cv2.INTER_AREA)[:480, :640]
         y, x = int(rng.integers(0, 480 - min(size, 480) + 1)), int(rng.integers(0, 640 - size + 1))
-        frame[y:y + h.shape[0], x:x + h.shape[1]] = h
+        frame[y : y + h.shape[0], x : x + h.shape[1]] = h
         frame = np.clip(frame.astype(np.int16) + rng.integers(-6, 7, frame.shape), 0, 255).astype(np.uint8)
         frames.append(frame)
     return frames
@@ -50,8 +51,10 @@ def timed(fn, items, repeats: int) -> tuple[np.ndarray, np.ndarray, list]:
 
 def row(name: str, wall: np.ndarray, cpu: np.ndarray, found: str = "") -> str:
     p50, p95 = np.percentile(wall, 50), np.percentile(wall, 95)
-    return (f"{name:34s} {p50:7.2f} {p95:7.2f} {1000 / p50:8.1f} {np.percentile(cpu, 50):8.2f} "
-            f"{1000 / np.percentile(cpu, 50):8.1f}  {found}")
+    return (
+        f"{name:34s} {p50:7.2f} {p95:7.2f} {1000 / p50:8.1f} {np.percentile(cpu, 50):8.2f} "
+        f"{1000 / np.percentile(cpu, 50):8.1f}  {found}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     frames = webcam_frames()
-    print(f"640x480 frames, 1 thread (torch + OpenCV), {args.frames} frames a row; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
+    print(
+        f"640x480 frames, 1 thread (torch + OpenCV), {args.frames} frames a row; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n"
+    )
     print(f"{'what':34s} {'p50 ms':>7s} {'p95 ms':>7s} {'frames/s':>8s} {'cpu ms':>8s} {'cpu f/s':>8s}")
     print("-" * 84)
     base = None
@@ -86,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             print(row(f"expression only: {name}{' +flip' if flip else ''}", wall, cpu))
             wall, cpu, est = timed(analyzer.analyze, frames, args.frames)
             labels = [e.label for e in est if e is not None]
-            print(row(f"frame: {name}{' +flip' if flip else ''}", wall, cpu,
-                      f"joy in {labels.count('joy')}/{len(est)}"))
+            print(
+                row(f"frame: {name}{' +flip' if flip else ''}", wall, cpu, f"joy in {labels.count('joy')}/{len(est)}")
+            )
     return 0
 
 

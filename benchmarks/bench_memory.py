@@ -10,6 +10,7 @@ Speed stores hold one user's memories with real sentences (ESConv seeker turns, 
 side) and MiniLM vectors of a 2,000-sentence pool plus small noise (embedding 100k sentences
 would take 15 minutes); a search is the whole Store.search call, index freshness check included.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,7 @@ def _embed_all(embedder, texts: list[str]) -> dict[str, np.ndarray]:
     unique = list(dict.fromkeys(texts))
     out = {}
     for start in range(0, len(unique), 64):
-        batch = unique[start:start + 64]
+        batch = unique[start : start + 64]
         out.update(zip(batch, embedder.embed(batch)))
     return out
 
@@ -60,19 +61,37 @@ def recall_runs(split: str, embedder, configs: list[tuple[float, bool]], persona
             for text, at in c.turns:
                 sentences = retrieval.split_sentences(text)
                 memories = [(s, vectors[s]) for s in sentences] if len(sentences) > 1 else [(text, vectors[text])]
-                turn_ids.append(store.save_exchange(c.persona, user_text=text, reply_text="I hear you.", at=at,
-                                                    mood=None, meta={}, embedding=vectors[text], memories=memories))
+                turn_ids.append(
+                    store.save_exchange(
+                        c.persona,
+                        user_text=text,
+                        reply_text="I hear you.",
+                        at=at,
+                        mood=None,
+                        meta={},
+                        embedding=vectors[text],
+                        memories=memories,
+                    )
+                )
             # ordinary messages from the same months: what would be shown for them is clutter
             ordinary = [text for text, _ in c.turns[-40:]]
             for cfg in configs:
                 w, link = cfg
                 for q in c.questions:
                     hits = store.recall(c.persona, vectors[q.text], k_max, text=q.text, keyword_weight=w, link=link)
-                    results[cfg].append((q.kind, {turn_ids[i] for i in q.evidence},
-                                         [(h.turn_id, h.score) for h in hits]))
+                    results[cfg].append(
+                        (q.kind, {turn_ids[i] for i in q.evidence}, [(h.turn_id, h.score) for h in hits])
+                    )
                 for text in ordinary[::4]:
-                    hits = store.recall(c.persona, vectors[text], k_max, text=text, keyword_weight=w, link=link,
-                                        before_turn=turn_ids[-40])
+                    hits = store.recall(
+                        c.persona,
+                        vectors[text],
+                        k_max,
+                        text=text,
+                        keyword_weight=w,
+                        link=link,
+                        before_turn=turn_ids[-40],
+                    )
                     noise[cfg].append([h.score for h in hits])
             store.close()
     return results, noise
@@ -96,15 +115,19 @@ def shown_per_message(noise, k: int, threshold: float) -> float:
 def print_tune(embedder, args) -> None:
     configs = [(w, link) for w in (0.0, 0.1, 0.15, 0.2, 0.3) for link in (False, True)]
     runs, noise = recall_runs("dev", embedder, configs, args.personas, args.turns)
-    print(f"\nDEV split ({args.personas} personas x {args.turns} turns): recall (all evidence shown) / "
-          "memories shown for an ordinary message")
+    print(
+        f"\nDEV split ({args.personas} personas x {args.turns} turns): recall (all evidence shown) / "
+        "memories shown for an ordinary message"
+    )
     print(f"{'weight':>6} {'link':>5} {'thr':>5} {'k':>3} {'fact':>6} {'time':>6} {'multi':>6} {'all':>6} {'shown':>6}")
     for cfg in configs:
         for thr in (0.0, 0.25, 0.3, 0.35, 0.4, 0.45):
             for k in (3, 5, 8):
                 r = recall_at(runs[cfg], k, thr)
-                print(f"{cfg[0]:6.2f} {cfg[1]!s:>5} {thr:5.2f} {k:3d} {r['fact']:6.1%} {r['time']:6.1%} "
-                      f"{r['multi']:6.1%} {r['all']:6.1%} {shown_per_message(noise[cfg], k, thr):6.2f}")
+                print(
+                    f"{cfg[0]:6.2f} {cfg[1]!s:>5} {thr:5.2f} {k:3d} {r['fact']:6.1%} {r['time']:6.1%} "
+                    f"{r['multi']:6.1%} {r['all']:6.1%} {shown_per_message(noise[cfg], k, thr):6.2f}"
+                )
 
 
 def print_recall(embedder, args, settings: Settings) -> None:
@@ -112,14 +135,18 @@ def print_recall(embedder, args, settings: Settings) -> None:
     shipped = (retrieval.KEYWORD_WEIGHT, retrieval.LINK)
     configs = {shipped: "shipped", (retrieval.KEYWORD_WEIGHT, False): "hybrid, no link", (0.0, False): "embedding only"}
     runs, noise = recall_runs("test", embedder, list(configs), args.personas, args.turns)
-    print(f"\nRecall on the TEST split ({args.personas} personas x {args.turns} turns; a question counts when all "
-          f"its evidence turns are among the memories shown; threshold {thr}):")
+    print(
+        f"\nRecall on the TEST split ({args.personas} personas x {args.turns} turns; a question counts when all "
+        f"its evidence turns are among the memories shown; threshold {thr}):"
+    )
     print(f"{'scoring':<22} {'k':>3} {'fact':>6} {'time':>6} {'multi':>6} {'all':>6} {'n':>4} {'shown/msg':>9}")
     for cfg, name in configs.items():
         for kk in sorted({3, k, 8}):
             r = recall_at(runs[cfg], kk, thr)
-            print(f"{name:<22} {kk:3d} {r['fact']:6.1%} {r['time']:6.1%} {r['multi']:6.1%} {r['all']:6.1%} "
-                  f"{r['n']:4d} {shown_per_message(noise[cfg], kk, thr):9.2f}")
+            print(
+                f"{name:<22} {kk:3d} {r['fact']:6.1%} {r['time']:6.1%} {r['multi']:6.1%} {r['all']:6.1%} "
+                f"{r['n']:4d} {shown_per_message(noise[cfg], kk, thr):9.2f}"
+            )
 
 
 # -- speed ---------------------------------------------------------------------------------------
@@ -146,6 +173,7 @@ def _fill(store: Store, user: str, n: int, texts: list[str], vectors: np.ndarray
     from sqlalchemy import func, select
 
     from companion.memory import schema
+
     store.ensure_user(user, 1.0)
     with store.engine.begin() as conn:
         have = conn.execute(select(func.count()).where(schema.memories.c.user_id == user)).scalar()
@@ -154,8 +182,15 @@ def _fill(store: Store, user: str, n: int, texts: list[str], vectors: np.ndarray
             for i in range(start, min(n, start + 5000)):
                 j = rng.integers(len(texts))
                 v = vectors[j] + rng.normal(0, 0.02, vectors.shape[1]).astype(np.float32)
-                rows.append({"user_id": user, "turn_id": None, "text": texts[j], "at": 1.0 + i,
-                             "embedding": (v / np.linalg.norm(v)).astype(np.float32).tobytes()})
+                rows.append(
+                    {
+                        "user_id": user,
+                        "turn_id": None,
+                        "text": texts[j],
+                        "at": 1.0 + i,
+                        "embedding": (v / np.linalg.norm(v)).astype(np.float32).tobytes(),
+                    }
+                )
             conn.execute(schema.memories.insert(), rows)
 
 
@@ -180,7 +215,7 @@ def time_store(label: str, url: str, path: Path | None, sizes: list[int], embedd
         store.search(user, vectors[0], k, text=texts[0])
         cold = time.perf_counter() - t0
         times = []
-        for i in range(queries):
+        for _ in range(queries):
             j = int(rng.integers(len(texts)))
             t0 = time.perf_counter()
             store.search(user, vectors[j], k, text=texts[j])
@@ -188,13 +223,22 @@ def time_store(label: str, url: str, path: Path | None, sizes: list[int], embedd
         adds = []
         for i in range(20):  # a whole stored turn: 2 turn rows, 2 sentence memories (keyword index updated)
             t0 = time.perf_counter()
-            store.save_exchange(user, user_text=f"{texts[i]} {texts[i + 1]}", reply_text="ok", at=2e9 + i,
-                                mood=None, meta={}, memories=[(texts[i], vectors[i]), (texts[i + 1], vectors[i + 1])])
+            store.save_exchange(
+                user,
+                user_text=f"{texts[i]} {texts[i + 1]}",
+                reply_text="ok",
+                at=2e9 + i,
+                mood=None,
+                meta={},
+                memories=[(texts[i], vectors[i]), (texts[i + 1], vectors[i + 1])],
+            )
             adds.append(time.perf_counter() - t0)
             store.search(user, vectors[i], k, text=texts[i])  # appends the 2 vectors (in the timed searches' cost)
         size = _db_bytes(store, path) / (n / 1000)
-        lines.append(f"{label:<10} {n:>8,} {pct(times, 50) * 1e3:8.2f} {pct(times, 95) * 1e3:8.2f} {cold * 1e3:9.0f} "
-                     f"{pct(adds, 50) * 1e3:9.2f} {size / 2**20:9.2f}")
+        lines.append(
+            f"{label:<10} {n:>8,} {pct(times, 50) * 1e3:8.2f} {pct(times, 95) * 1e3:8.2f} {cold * 1e3:9.0f} "
+            f"{pct(adds, 50) * 1e3:9.2f} {size / 2**20:9.2f}"
+        )
         print(lines[-1], flush=True)
     store.forget(user)
     store.close()
@@ -208,10 +252,14 @@ def turn_cost(embedder, memories: int = 1000, turns: int = 20) -> None:
     from companion.generation.echo import EchoGenerator
 
     texts, vectors = _pool(embedder)
-    messages = texts[-turns - 1:]
+    messages = texts[-turns - 1 :]
     with tempfile.TemporaryDirectory() as tmp:
-        bot = Companion(Settings(data_dir=Path(tmp)), generator=EchoGenerator(reply="I hear you."), embedder=embedder,
-                        analyzers={"voice": None, "face": None})
+        bot = Companion(
+            Settings(data_dir=Path(tmp)),
+            generator=EchoGenerator(reply="I hear you."),
+            embedder=embedder,
+            analyzers={"voice": None, "face": None},
+        )
         _fill(bot.store, "loyal", memories, texts, vectors, np.random.default_rng(1))
         took: dict[str, list[float]] = {"fresh": [], "loyal": []}
         for user in ("fresh", "loyal"):
@@ -223,8 +271,10 @@ def turn_cost(embedder, memories: int = 1000, turns: int = 20) -> None:
                 took[user].append(time.perf_counter() - t0)
         bot.close()
     fresh, loyal = pct(took["fresh"], 50), pct(took["loyal"], 50)
-    print(f"\nA turn (echo generator, {turns} turns each, p50): no memories {fresh * 1e3:.1f} ms; "
-          f"{memories:,} memories {loyal * 1e3:.1f} ms; ratio {loyal / fresh:.2f}x")
+    print(
+        f"\nA turn (echo generator, {turns} turns each, p50): no memories {fresh * 1e3:.1f} ms; "
+        f"{memories:,} memories {loyal * 1e3:.1f} ms; ratio {loyal / fresh:.2f}x"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-turn", action="store_true")
     args = parser.parse_args(argv)
     from companion.components import Components
+
     settings = Settings()
     embedder = Components(settings).embedder()
     print(f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}")
@@ -248,8 +299,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.no_speed:
         sizes = [int(s) for s in args.sizes.split(",")]
-        print(f"\nSearch (k={settings.retrieved_memories}, {args.queries} queries; p50/p95 ms), first search after "
-              "start (cold load, ms), storing a turn with 2 memories (ms), DB MiB per 1k memories")
+        print(
+            f"\nSearch (k={settings.retrieved_memories}, {args.queries} queries; p50/p95 ms), first search after "
+            "start (cold load, ms), storing a turn with 2 memories (ms), DB MiB per 1k memories"
+        )
         print(f"{'store':<10} {'memories':>8} {'p50':>8} {'p95':>8} {'cold':>9} {'add turn':>9} {'MiB/1k':>9}")
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "bench.db"
@@ -257,14 +310,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.pg == "auto":  # a throwaway local server on a unix socket (the tests' own helper)
             sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
             from pgserver import PgServer, _bindir
+
             if _bindir() is None:
                 print("postgres   (skipped: no PostgreSQL server binaries)")
             else:
                 server = PgServer(_bindir())
                 server.start()
                 try:
-                    time_store("postgres", server.create_database(), None, sizes, embedder, args.queries,
-                               settings.retrieved_memories)
+                    time_store(
+                        "postgres",
+                        server.create_database(),
+                        None,
+                        sizes,
+                        embedder,
+                        args.queries,
+                        settings.retrieved_memories,
+                    )
                 finally:
                     server.stop()
         elif args.pg:

@@ -1,5 +1,6 @@
 """python -m companion bench text: time to first reply piece, whole reply, peak RSS over N turns
 through Companion with the embedded defaults (text analyzer, MiniLM memory, SmolLM2 via llama.cpp)."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,15 +10,28 @@ import tempfile
 import time
 
 MESSAGES = [
-    "Hi, my name is Sam and I love cooking.", "I had a rough day at work today.",
-    "My boss yelled at me in front of everyone.", "I feel like nobody listens to me.",
-    "But my sister Ana called and that cheered me up.", "We are going hiking on Saturday!",
-    "I'm a bit nervous about my exam next week.", "What do you remember about me?",
-    "I couldn't sleep last night.", "The weather is lovely today.", "I miss my grandmother.",
-    "I got the job!!", "Honestly I'm just tired.", "Do you think I should call my friend?",
-    "I burnt the dinner, ugh.", "My cat knocked over a plant.", "I'm proud of myself today.",
-    "Everything feels a bit pointless lately.", "Thanks for listening.", "Good night!",
-    "Tell me something kind.", "I'm worried about money.",
+    "Hi, my name is Sam and I love cooking.",
+    "I had a rough day at work today.",
+    "My boss yelled at me in front of everyone.",
+    "I feel like nobody listens to me.",
+    "But my sister Ana called and that cheered me up.",
+    "We are going hiking on Saturday!",
+    "I'm a bit nervous about my exam next week.",
+    "What do you remember about me?",
+    "I couldn't sleep last night.",
+    "The weather is lovely today.",
+    "I miss my grandmother.",
+    "I got the job!!",
+    "Honestly I'm just tired.",
+    "Do you think I should call my friend?",
+    "I burnt the dinner, ugh.",
+    "My cat knocked over a plant.",
+    "I'm proud of myself today.",
+    "Everything feels a bit pointless lately.",
+    "Thanks for listening.",
+    "Good night!",
+    "Tell me something kind.",
+    "I'm worried about money.",
 ]
 
 
@@ -44,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             message = MESSAGES[i % len(MESSAGES)]
             t0 = time.perf_counter()
             t_first = None
-            for piece in bot.stream("bench", message):
+            for _piece in bot.stream("bench", message):
                 if t_first is None:
                     t_first = time.perf_counter() - t0
             whole.append(time.perf_counter() - t0)
@@ -56,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("| metric | p50 | p95 | goal |")
     print("|---|---|---|---|")
-    print(f"| time to first reply piece (s) | {percentile(first, .5):.2f} | {percentile(first, .95):.2f} | ≤ 0.4 |")
-    print(f"| whole reply (s) | {percentile(whole, .5):.2f} | {percentile(whole, .95):.2f} | ≤ 1.0 |")
-    print(f"| reply length (words) | {statistics.median(tokens):.0f} | {percentile(tokens, .95):.0f} | ≤ 60 tokens |")
+    print(f"| time to first reply piece (s) | {percentile(first, 0.5):.2f} | {percentile(first, 0.95):.2f} | ≤ 0.4 |")
+    print(f"| whole reply (s) | {percentile(whole, 0.5):.2f} | {percentile(whole, 0.95):.2f} | ≤ 1.0 |")
+    print(f"| reply length (words) | {statistics.median(tokens):.0f} | {percentile(tokens, 0.95):.0f} | ≤ 60 tokens |")
     print(f"| peak RSS (MB) | {rss_mb:.0f} | | ≤ 1536 |")
     print(f"| first-turn load (s) | {load_s:.1f} | | |")
     print(f"turns: {args.turns}")

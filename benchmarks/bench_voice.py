@@ -12,6 +12,7 @@ reply is written and spoken while it plays). Also times
 the voice analyzer alone on 4-second clips. Prints p50/p95 tables; timings are wall-clock on
 this machine, so note its load (printed) when comparing runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,11 +45,11 @@ def percentiles(values: list[float]) -> tuple[float, float]:
 
 
 def speak_turns(n: int, folder: Path) -> list[tuple[int, np.ndarray, str]]:
-    from benchmarks.eval_voice import ENGINES
-    from pipelines import audio
-
     import shutil
     import subprocess
+
+    from benchmarks.eval_voice import ENGINES
+    from pipelines import audio
 
     engines = [e for e, cmd in ENGINES.items() if shutil.which(cmd("", "")[0])]
     turns = []
@@ -155,8 +156,13 @@ def main(argv: list[str] | None = None) -> int:
         text_analyzer = TextEmotionAnalyzer()
         pipeline = ReplyPipeline(generator, llm, embedder=MiniLMEmbedder())
         first_sentence(pipeline, "Hello!", [])  # the first request allocates llama.cpp buffers
-    stages: dict[str, list[float]] = {"asr": [], "voice + text analyzers": [], "reply: first sentence, streamed": [],
-                                      "tts first audio": [], "total": []}
+    stages: dict[str, list[float]] = {
+        "asr": [],
+        "voice + text analyzers": [],
+        "reply: first sentence, streamed": [],
+        "tts first audio": [],
+        "total": [],
+    }
     with tempfile.TemporaryDirectory(prefix="companion-bench-") as tmp:
         turns = speak_turns(args.turns, Path(tmp))
     cpu: dict[str, list[float]] = {name: [] for name in stages}
@@ -168,8 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         estimate = analyzer.analyze((rate, samples))
         estimates = [estimate, text_analyzer.analyze(transcript.text) if pipeline and transcript.text else None]
         marks.append((time.perf_counter(), time.process_time()))
-        reply = first_sentence(pipeline, transcript.text or "...", estimates) if pipeline else \
-            "I'm here with you, tell me more."
+        reply = (
+            first_sentence(pipeline, transcript.text or "...", estimates)
+            if pipeline
+            else "I'm here with you, tell me more."
+        )
         marks.append((time.perf_counter(), time.process_time()))
         # As Synthesizer.sentences speaks a stream: the first chunk (a sentence, or a clause of 30+
         # characters ending in a comma) is heard while the rest is synthesised.
@@ -186,9 +195,11 @@ def main(argv: list[str] | None = None) -> int:
             cpu[name].append(b[1] - a[1])
         heard.append((transcript.text, estimate.label if estimate else None, reply))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\nvoice-to-voice latency over {len(turns)} turns (ASR {transcriber.model_name}; "
-          f"LLM {'llama.cpp ' + generator.model_path.name if generator else 'none: not measured'}; "
-          f"TTS {synthesizer.engine}; {os.cpu_count()} CPUs, load average {load:.1f})")
+    print(
+        f"\nvoice-to-voice latency over {len(turns)} turns (ASR {transcriber.model_name}; "
+        f"LLM {'llama.cpp ' + generator.model_path.name if generator else 'none: not measured'}; "
+        f"TTS {synthesizer.engine}; {os.cpu_count()} CPUs, load average {load:.1f})"
+    )
     print("| stage | p50 s | p95 s | CPU p50 s |")
     print("|---|---|---|---|")
     for name, values in stages.items():
@@ -198,10 +209,14 @@ def main(argv: list[str] | None = None) -> int:
         p50, p95 = percentiles(values)
         print(f"| {name} | {p50:.3f} | {p95:.3f} | {np.median(cpu[name]):.3f} |")
     print("(CPU s: process CPU time, all threads; wall time above it means waiting for a busy CPU)")
-    print(f"TTS of the reply's later sentences: p50 {np.median(rest_tts):.3f} s (a caller that plays the whole "
-          "reply at once, like the web app, waits this much longer than the total above)")
-    print(f"\nvoice analyzer on 4-second clips: p50 {clip_p50 * 1000:.1f} ms, p95 {clip_p95 * 1000:.1f} ms, "
-          f"min {clip_min * 1000:.1f} ms (CPU p50 {clip_cpu * 1000:.1f} ms)")
+    print(
+        f"TTS of the reply's later sentences: p50 {np.median(rest_tts):.3f} s (a caller that plays the whole "
+        "reply at once, like the web app, waits this much longer than the total above)"
+    )
+    print(
+        f"\nvoice analyzer on 4-second clips: p50 {clip_p50 * 1000:.1f} ms, p95 {clip_p95 * 1000:.1f} ms, "
+        f"min {clip_min * 1000:.1f} ms (CPU p50 {clip_cpu * 1000:.1f} ms)"
+    )
     print("load times (s): " + ", ".join(f"{k} {v:.2f}" for k, v in loads.items()))
     for text, label, reply in heard[:3]:
         print(f"  heard {text!r} [{label}] -> {reply!r}")

@@ -8,6 +8,7 @@ never reads (the text model trains on the train split and picks its crisis thres
 Options: --show lists every miss and false alarm; --data PATH evaluates another JSONL file
 (fields: text, label in none|self_harm|danger, category); --no-dialogues skips the ED/ESConv part.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,10 @@ def head_checks(clf, texts: list[str], batch: int = 64) -> list:
 
     out = []
     for i in range(0, len(texts), batch):
-        out += [crisis.from_reading(e.details["crisis"]) if e is not None else crisis.CrisisCheck(False)
-                for e in clf.analyzer.analyze_batch(texts[i:i + batch])]
+        out += [
+            crisis.from_reading(e.details["crisis"]) if e is not None else crisis.CrisisCheck(False)
+            for e in clf.analyzer.analyze_batch(texts[i : i + batch])
+        ]
     return out
 
 
@@ -45,16 +48,24 @@ def run_detectors(rows: list[dict]) -> dict[str, list]:
 
     texts = [r["text"] for r in rows]
     clf = crisis.CrisisClassifier()
-    return {"patterns": [crisis.detect_patterns(t) for t in texts], "classifier": head_checks(clf, texts),
-            "combined": [crisis.detect(t, classifier=clf) for t in texts]}
+    return {
+        "patterns": [crisis.detect_patterns(t) for t in texts],
+        "classifier": head_checks(clf, texts),
+        "combined": [crisis.detect(t, classifier=clf) for t in texts],
+    }
 
 
 def summary(rows: list[dict], checks: list) -> dict[str, float]:
     pos = [c.is_crisis for r, c in zip(rows, checks) if r["label"] != "none"]
     neg = [c.is_crisis for r, c in zip(rows, checks) if r["label"] == "none"]
     right_kind = [c.category == r["label"] for r, c in zip(rows, checks) if r["label"] != "none" and c.is_crisis]
-    return {"recall": float(np.mean(pos)), "false_alarm": float(np.mean(neg)), "n_pos": len(pos), "n_neg": len(neg),
-            "category_acc": float(np.mean(right_kind)) if right_kind else float("nan")}
+    return {
+        "recall": float(np.mean(pos)),
+        "false_alarm": float(np.mean(neg)),
+        "n_pos": len(pos),
+        "n_neg": len(neg),
+        "category_acc": float(np.mean(right_kind)) if right_kind else float("nan"),
+    }
 
 
 def leakage(rows: list[dict]) -> tuple[float, str, str]:
@@ -81,7 +92,9 @@ def dialogue_false_alarms(show: bool = False) -> None:
         return
     turns = [(c.corpus, t.text) for c in convs if c.split == "test" for t in c.turns if t.role == "user"]
     clf = crisis.CrisisClassifier()
-    estimates = [e for i in range(0, len(turns), 64) for e in clf.analyzer.analyze_batch([t for _, t in turns[i:i + 64]])]
+    estimates = [
+        e for i in range(0, len(turns), 64) for e in clf.analyzer.analyze_batch([t for _, t in turns[i : i + 64]])
+    ]
     checks = [crisis.detect(t, classifier=True, estimates=[e]) for (_, t), e in zip(turns, estimates)]
     goal = GOALS["dialogue_false_alarm"]
     print(f"\neveryday user turns, test split (held out; goal: false alarms <= {goal:.0%})\n")
@@ -106,23 +119,27 @@ def pattern_table() -> None:
     dev turns the text model picked its threshold on, never the eval set): the crisis rows only it
     catches, and the everyday rows it fires on. A pattern that adds no recall has no place."""
     from companion import crisis
-    from pipelines.training.text_dialogue import crisis_rows
     from pipelines.training.text_data import DEFAULT_DATA
+    from pipelines.training.text_dialogue import crisis_rows
 
     rows, _ = crisis_rows(DEFAULT_DATA, "dev")
     head = [c.is_crisis for c in head_checks(crisis.CrisisClassifier(), rows.texts)]
     clean = [crisis.screened(t) for t in rows.texts]
     fired = np.array([[bool(p.search(c)) for p, _ in crisis._COMPILED] for c in clean])
     y = rows.target > 0
-    print(f"\npatterns on the dev rows ({int(y.sum())} crisis, {int((~y).sum())} not): head alone "
-          f"recall {np.mean([h for h, t in zip(head, y) if t]):.1%}\n")
+    print(
+        f"\npatterns on the dev rows ({int(y.sum())} crisis, {int((~y).sum())} not): head alone "
+        f"recall {np.mean([h for h, t in zip(head, y) if t]):.1%}\n"
+    )
     print("| # | category | crisis rows it fires on | only it catches | everyday rows it fires on |")
     print("|--:|---|--:|--:|--:|")
-    for k, (pattern, category) in enumerate(crisis._COMPILED):
+    for k, (_pattern, category) in enumerate(crisis._COMPILED):
         others = fired[:, [j for j in range(fired.shape[1]) if j != k]].any(1)
         only = fired[:, k] & y & ~np.array(head) & ~others
-        print(f"| {k} | {category} | {int((fired[:, k] & y).sum())} | {int(only.sum())} | "
-              f"{int((fired[:, k] & ~y).sum())} |")
+        print(
+            f"| {k} | {category} | {int((fired[:, k] & y).sum())} | {int(only.sum())} | "
+            f"{int((fired[:, k] & ~y).sum())} |"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, checks in results.items():
         s = summary(rows, checks)
         ok = s["recall"] >= GOALS["recall"] and s["false_alarm"] <= GOALS["false_alarm"]
-        print(f"| {name:<10} | {s['recall']:>6.1%} | {s['false_alarm']:>12.1%} | {s['category_acc']:>14.1%} | "
-              f"{'yes' if ok else 'no':^11} |")
+        print(
+            f"| {name:<10} | {s['recall']:>6.1%} | {s['false_alarm']:>12.1%} | {s['category_acc']:>14.1%} | "
+            f"{'yes' if ok else 'no':^11} |"
+        )
 
     by_cat: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, r in enumerate(rows):

@@ -9,6 +9,7 @@ Prints accuracy, per-class recall and the confusion matrix of the ported mini-Xc
 trained FerNet (the shipped default) and the two-FerNet ensemble, each with and without mirror
 test-time augmentation (the analyzer uses the mirror by default: the "+flip" rows).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,18 +26,23 @@ DEFAULT_DATA = REPO.parent / "shared" / "datasets"
 
 def format_table(scores: dict, classes: tuple[str, ...]) -> str:
     short = [c[:5] for c in classes]
-    lines = [f"{'model':22s} {'acc':>6s} {'macroR':>6s}  " + " ".join(f"{c:>5s}" for c in short),
-             "-" * (38 + 6 * len(classes))]
+    lines = [
+        f"{'model':22s} {'acc':>6s} {'macroR':>6s}  " + " ".join(f"{c:>5s}" for c in short),
+        "-" * (38 + 6 * len(classes)),
+    ]
     for name, s in scores.items():
-        lines.append(f"{name:22s} {s['accuracy']:6.4f} {s['macro_recall']:6.4f}  "
-                     + " ".join(f"{r:5.3f}" for r in s["recall"]))
+        lines.append(
+            f"{name:22s} {s['accuracy']:6.4f} {s['macro_recall']:6.4f}  " + " ".join(f"{r:5.3f}" for r in s["recall"])
+        )
     return "\n".join(lines)
 
 
 def format_confusion(name: str, confusion: list[list[int]], classes: tuple[str, ...]) -> str:
     short = [c[:5] for c in classes]
-    lines = [f"confusion matrix, {name} (rows: true, columns: predicted)",
-             f"{'':>8s}" + "".join(f"{c:>7s}" for c in short)]
+    lines = [
+        f"confusion matrix, {name} (rows: true, columns: predicted)",
+        f"{'':>8s}" + "".join(f"{c:>7s}" for c in short),
+    ]
     lines += [f"{short[i]:>8s}" + "".join(f"{v:7d}" for v in row) for i, row in enumerate(confusion)]
     return "\n".join(lines)
 

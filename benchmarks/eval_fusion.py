@@ -6,6 +6,7 @@
    feedbacks, for each pooling rule; ablations of each calibration part. Table + PNG plot.
 Exit status 1 when a scenario misses its expectation.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmarks.fusion_sim import (NOW, USER_KINDS, Overlay, ci95, default_sim_settings, measure_population,
-                                   run_condition, scenarios, simulate_user)
+from benchmarks.fusion_sim import (
+    NOW,
+    USER_KINDS,
+    Overlay,
+    ci95,
+    default_sim_settings,
+    measure_population,
+    run_condition,
+    scenarios,
+    simulate_user,
+)
 from companion.fusion import POOLING_RULES, fuse
 
 FEEDBACKS = (0, 5, 10, 20)
@@ -28,7 +38,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent.parent / "artifacts" / "fusion_cal
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731 - a one-line helper reads better inline
     return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells)])
 
 
@@ -36,16 +46,30 @@ def scenario_table() -> tuple[str, int]:
     rows, failures = [], 0
     for sc in scenarios():
         mood = fuse(sc.estimates, previous=sc.previous, now=NOW, calibration=sc.calibration)
-        ok = (mood.label == sc.expect_label and mood.incongruent == sc.expect_incongruent
-              and (not sc.expect_incongruent or mood.disagreeing == sc.expect_disagreeing)
-              and (sc.check is None or sc.check(mood)))
+        ok = (
+            mood.label == sc.expect_label
+            and mood.incongruent == sc.expect_incongruent
+            and (not sc.expect_incongruent or mood.disagreeing == sc.expect_disagreeing)
+            and (sc.check is None or sc.check(mood))
+        )
         failures += not ok
         shares = " ".join(f"{m}:{w:.2f}" for m, w in mood.contributions.items()) or "-"
-        rows.append([sc.name, f"{mood.label} ({sc.expect_label})", f"{mood.confidence:.2f}", f"{mood.valence:+.2f}",
-                     "yes" if mood.incongruent else "no", ",".join(mood.disagreeing) or "-", shares,
-                     "ok" if ok else "FAIL"])
-    return table(["scenario", "label (expected)", "conf", "valence", "incongruent", "disagreeing",
-                  "contributions", "check"], rows), failures
+        rows.append(
+            [
+                sc.name,
+                f"{mood.label} ({sc.expect_label})",
+                f"{mood.confidence:.2f}",
+                f"{mood.valence:+.2f}",
+                "yes" if mood.incongruent else "no",
+                ",".join(mood.disagreeing) or "-",
+                shares,
+                "ok" if ok else "FAIL",
+            ]
+        )
+    return table(
+        ["scenario", "label (expected)", "conf", "valence", "incongruent", "disagreeing", "contributions", "check"],
+        rows,
+    ), failures
 
 
 RULE_COLUMNS = ("none", "K0", "K20")  # what the pooling comparison runs for every rule
@@ -59,8 +83,9 @@ def conditions(base: Overlay) -> dict[str, dict[str, Any]]:
         for k in FEEDBACKS if rule == DEFAULT_RULE else (0, 20):
             out[f"{rule}/K{k}"] = dict(feedbacks=k, settings=st)
     lin = base.but(pooling=DEFAULT_RULE)
-    out["ablation/equal weights, none"] = dict(calibrate=False, feedbacks=0,
-                                               settings=lin.but(weights={"text": 1.0, "voice": 1.0, "face": 1.0}))
+    out["ablation/equal weights, none"] = dict(
+        calibrate=False, feedbacks=0, settings=lin.but(weights={"text": 1.0, "voice": 1.0, "face": 1.0})
+    )
     out["ablation/population reference, K0"] = dict(feedbacks=0, settings=lin.but(baseline_reference="population"))
     out["ablation/no bias correction, K20"] = dict(feedbacks=20, settings=lin.but(bias_prior=1e12))
     out["ablation/no reliability update, K20"] = dict(feedbacks=20, settings=lin.but(learning_rate=1e-12))
@@ -94,8 +119,7 @@ def report(results: dict[str, dict[str, list[tuple[float, float]]]], rule: str) 
     rows = []
     for kind, res in results.items():
         gain = [a - b for (a, _), (b, _) in zip(res[f"{rule}/K20"], res[f"{rule}/none"])]
-        rows.append([kind] + [_fmt(res[f"{rule}/{c}"]) for c in cols]
-                    + [f"{np.mean(gain):+.3f} ± {ci95(gain):.3f}"])
+        rows.append([kind] + [_fmt(res[f"{rule}/{c}"]) for c in cols] + [f"{np.mean(gain):+.3f} ± {ci95(gain):.3f}"])
     return table(["user", "no calibration", "baselines (K=0)", "K=5", "K=10", "K=20", "K=20 - none (95% CI)"], rows)
 
 
@@ -112,26 +136,40 @@ def pooling_report(results: dict[str, dict[str, list[tuple[float, float]]]]) -> 
 
 
 def ablation_report(results: dict[str, dict[str, list[tuple[float, float]]]]) -> str:
-    names = ["linear/none", "ablation/equal weights, none", "linear/K0", "ablation/population reference, K0",
-             "linear/K20", "ablation/no bias correction, K20", "ablation/no reliability update, K20",
-             "ablation/learning_rate 0.1, K20"]
-    rows = [[n.split("/", 1)[1] if n.startswith("ablation") else f"default ({n.split('/')[1]})"]
-            + [_fmt(results[kind][n]) for kind in USER_KINDS] for n in names]
+    names = [
+        "linear/none",
+        "ablation/equal weights, none",
+        "linear/K0",
+        "ablation/population reference, K0",
+        "linear/K20",
+        "ablation/no bias correction, K20",
+        "ablation/no reliability update, K20",
+        "ablation/learning_rate 0.1, K20",
+    ]
+    rows = [
+        [n.split("/", 1)[1] if n.startswith("ablation") else f"default ({n.split('/')[1]})"]
+        + [_fmt(results[kind][n]) for kind in USER_KINDS]
+        for n in names
+    ]
     return table(["condition (linear pooling)", *USER_KINDS], rows)
 
 
 def plot(results: dict[str, dict[str, list[tuple[float, float]]]], rule: str, out: Path) -> Path:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     xs = list(FEEDBACKS)
     for kind, res in results.items():
-        line, = left.plot(xs, [_acc(res[f"{rule}/K{k}"]) for k in xs], marker="o", label=kind)
+        (line,) = left.plot(xs, [_acc(res[f"{rule}/K{k}"]) for k in xs], marker="o", label=kind)
         left.axhline(_acc(res[f"{rule}/none"]), color=line.get_color(), linestyle=":", linewidth=1)
-    left.set(title=f"Fused accuracy vs feedbacks ({rule} pooling)\ndotted: no calibration",
-             xlabel="feedbacks K (after 60 observed turns)", ylabel="accuracy vs simulated truth")
+    left.set(
+        title=f"Fused accuracy vs feedbacks ({rule} pooling)\ndotted: no calibration",
+        xlabel="feedbacks K (after 60 observed turns)",
+        ylabel="accuracy vs simulated truth",
+    )
     left.legend(fontsize=8)
     for i, r in enumerate(POOLING_RULES):
         means = [np.mean([_acc(res[f"{r}/{c}"]) for res in results.values()]) for c in RULE_COLUMNS]
@@ -148,8 +186,11 @@ def plot(results: dict[str, dict[str, list[tuple[float, float]]]], rule: str, ou
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m companion eval fusion", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m companion eval fusion",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--users", type=int, default=20, help="simulated users per kind (default 20)")
     parser.add_argument("--warm", type=int, default=60, help="observed turns before testing; feedbacks come from them")
     parser.add_argument("--turns", type=int, default=150, help="test turns per user (default 150)")
@@ -166,17 +207,25 @@ def main(argv: list[str] | None = None) -> int:
 
     accuracy, priors = measure_population()
     base = default_sim_settings(accuracy, priors)
-    print("## Simulated analyzers (held-out, population)\n" + table(
-        ["channel", "accuracy", "weight = log((K-1) acc / (1 - acc))"],
-        [[m, f"{a:.3f}", f"{base.weights[m]:.3f}"] for m, a in accuracy.items()]) + "\n")
+    print(
+        "## Simulated analyzers (held-out, population)\n"
+        + table(
+            ["channel", "accuracy", "weight = log((K-1) acc / (1 - acc))"],
+            [[m, f"{a:.3f}", f"{base.weights[m]:.3f}"] for m, a in accuracy.items()],
+        )
+        + "\n"
+    )
 
     start = time.perf_counter()
     results = simulate(args.users, args.warm, args.turns, base)
     rule = DEFAULT_RULE
-    print(f"## Calibration: fused accuracy, {args.users} users per kind, {args.turns} test turns each "
-          f"({rule} pooling)\n" + report(results, rule) + "\n")
-    print("## Pooling rules: mean accuracy over user kinds (and NLL of the true label)\n"
-          + pooling_report(results) + "\n")
+    print(
+        f"## Calibration: fused accuracy, {args.users} users per kind, {args.turns} test turns each "
+        f"({rule} pooling)\n" + report(results, rule) + "\n"
+    )
+    print(
+        "## Pooling rules: mean accuracy over user kinds (and NLL of the true label)\n" + pooling_report(results) + "\n"
+    )
     print("## Ablations: accuracy per user kind\n" + ablation_report(results) + "\n")
     out = plot(results, rule, args.out)
     print(f"plot: {out}\nsimulation took {time.perf_counter() - start:.0f} s")

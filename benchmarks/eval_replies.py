@@ -9,6 +9,7 @@
    file for a reader (artifacts/reply_reading/ab_<variant>.md) and a key kept apart (key_<variant>.json).
    Score a reading with `python -m benchmarks.eval_replies score READING.json KEY.json`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,9 @@ def estimate(label: str, modality: str = "text", confidence: float = 0.75):
 
     probs = {k: (confidence if k == label else (1 - confidence) / (len(EMOTIONS) - 1)) for k in EMOTIONS}
     valence, arousal = circumplex_position(probs)
-    return EmotionEstimate(modality=modality, probs=probs, valence=valence, arousal=arousal,
-                           confidence=confidence, source="eval-label")
+    return EmotionEstimate(
+        modality=modality, probs=probs, valence=valence, arousal=arousal, confidence=confidence, source="eval-label"
+    )
 
 
 def context_for(text: str, analyzer: Any, *, history=(), facts=(), memories=(), name=None, other: str | None = None):
@@ -50,8 +52,16 @@ def context_for(text: str, analyzer: Any, *, history=(), facts=(), memories=(), 
     if other:
         estimates.append(estimate(other, "face", 0.8))
     mood = fusion.fuse(estimates) if estimates else MoodState.unknown()
-    return TurnContext(user="eval", text=text, mood=mood, estimates=tuple(estimates), facts=tuple(facts),
-                       memories=tuple(memories), history=tuple(history), name=name)
+    return TurnContext(
+        user="eval",
+        text=text,
+        mood=mood,
+        estimates=tuple(estimates),
+        facts=tuple(facts),
+        memories=tuple(memories),
+        history=tuple(history),
+        name=name,
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -74,17 +84,24 @@ def run_turn(pipeline: Any, ctx: Any) -> dict[str, Any]:
             outcome = stop.value
             break
     whole = time.perf_counter() - t0
-    return {"reply": outcome.text, "flags": list(outcome.flags), "problems": list(outcome.problems),
-            "first_s": first if first is not None else whole, "whole_s": whole,
-            "strategy": outcome.strategy.name if outcome.strategy else None}
+    return {
+        "reply": outcome.text,
+        "flags": list(outcome.flags),
+        "problems": list(outcome.problems),
+        "first_s": first if first is not None else whole,
+        "whole_s": whole,
+        "strategy": outcome.strategy.name if outcome.strategy else None,
+    }
 
 
 def invented(reply: str, ctx: Any) -> dict[str, bool]:
     from companion.generation import checks
 
     known = checks.known_text(ctx)
-    return {"number_or_link": bool(checks.URL.search(reply)) or any(n not in known for n in re.findall(r"\d+", reply)),
-            "human_claim": bool(checks.HUMAN_CLAIM.search(reply))}
+    return {
+        "number_or_link": bool(checks.URL.search(reply)) or any(n not in known for n in re.findall(r"\d+", reply)),
+        "human_claim": bool(checks.HUMAN_CLAIM.search(reply)),
+    }
 
 
 # Draws already read blindly: their errors were seen (docs/replies.md quotes 20 of them), so they are
@@ -106,8 +123,11 @@ def heldout_situations(n: int, seed: int = 2030) -> list[dict[str, Any]]:
     from pipelines.training.reply_data import read_ed, read_esconv, targets
 
     ed = [t for t in targets(c for c in read_ed() if c.split == "test") if t.index == 1]
-    es = [t for t in targets(c for c in read_esconv() if c.split == "test")
-          if len(t.user_text.split()) >= 8 and t.reply.strategy != "Self-disclosure"]
+    es = [
+        t
+        for t in targets(c for c in read_esconv() if c.split == "test")
+        if len(t.user_text.split()) >= 8 and t.reply.strategy != "Self-disclosure"
+    ]
     for earlier in READ_SEEDS:  # each read draw was made from what the draws before it left
         if earlier == seed:
             break
@@ -115,16 +135,29 @@ def heldout_situations(n: int, seed: int = 2030) -> list[dict[str, Any]]:
         ed = [t for t in ed if (t.conv.conv_id, t.index) not in seen]
         es = [t for t in es if (t.conv.conv_id, t.index) not in seen]
     picked = _draw(n, seed, ed, es)
-    return [{"id": f"s{i + 1:03d}", "corpus": t.conv.corpus, "feeling": t.conv.feeling, "text": t.user_text,
-             "history": list(t.history), "human": t.reply.text} for i, t in enumerate(picked)]
+    return [
+        {
+            "id": f"s{i + 1:03d}",
+            "corpus": t.conv.corpus,
+            "feeling": t.conv.feeling,
+            "text": t.user_text,
+            "history": list(t.history),
+            "human": t.reply.text,
+        }
+        for i, t in enumerate(picked)
+    ]
 
 
 def write_ab(rows: list[dict[str, Any]], variant: str, seed: int = 7) -> tuple[Path, Path]:
     """The reader's file (no hint of who wrote what) and the key (kept apart)."""
     READING.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    lines = ["# Replies to read", "", "Judge each reply on its own, then say which one the person would rather "
-             "receive (A, B or tie).", ""]
+    lines = [
+        "# Replies to read",
+        "",
+        "Judge each reply on its own, then say which one the person would rather receive (A, B or tie).",
+        "",
+    ]
     key = {}
     for row in rows:
         ember_is_a = rng.random() < 0.5
@@ -150,8 +183,12 @@ def score(reading_path: Path, key_path: Path) -> dict[str, float]:
     ember = sum(reading[i][key[i]] for i in ids)
     human = sum(reading[i]["B" if key[i] == "A" else "A"] for i in ids)
     win_tie = sum(reading[i]["prefer"] in (key[i], "tie") for i in ids)
-    return {"n": len(ids), "ember_fit": ember / len(ids), "reference_fit": human / len(ids),
-            "ember_preferred_or_tied": win_tie / len(ids)}
+    return {
+        "n": len(ids),
+        "ember_fit": ember / len(ids),
+        "reference_fit": human / len(ids),
+        "ember_preferred_or_tied": win_tie / len(ids),
+    }
 
 
 def memory_case_ok(reply: str, meta: dict[str, Any]) -> bool:
@@ -197,8 +234,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m companion eval replies", description=__doc__.split("\n")[0])
     parser.add_argument("--situations", type=int, default=160, help="held-out situations for the blind reading")
-    parser.add_argument("--seed", type=int, default=2030,
-                        help="draw of situations (2026-2029 were read: --seed 2027 reproduces the quoted pairs of docs/replies.md)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=2030,
+        help="draw of situations (2026-2029 were read: --seed 2027 reproduces the quoted pairs of docs/replies.md)",
+    )
     parser.add_argument("--ppl-examples", type=int, default=300, help="held-out examples for perplexity (0: skip)")
     parser.add_argument("--written", type=int, default=174, help="messages of the written set (0: skip)")
     parser.add_argument("--variants", default="tuned,base", help="which models: tuned, base")
@@ -209,9 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     from companion.config import LLMSettings
     from companion.generation.llamacpp import LlamaCppGenerator
     from companion.generation.reply import ReplyPipeline
+    from companion.memory.retrieval import dated
     from pipelines.embedding import MiniLMEmbedder
     from pipelines.text import TextEmotionAnalyzer
-    from companion.memory.retrieval import dated
     from pipelines.training.reply_data import load
     from pipelines.training.reply_memory import MEMORY_NOW, cases_in_context
 
@@ -221,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         results["perplexity"] = perplexities(args.ppl_examples, args.threads)
     analyzer, embedder = TextEmotionAnalyzer(), MiniLMEmbedder()
     situations = heldout_situations(args.situations, args.seed)
-    written = load_items()[:args.written]
+    written = load_items()[: args.written]
     memory = load(EXAMPLES, "test")
     memory = [e for e in memory if e.corpus == "memory"]
     for variant in args.variants.split(","):
@@ -236,23 +277,47 @@ def main(argv: list[str] | None = None) -> int:
         write_ab(rows, variant)
         wrows = []
         for item in _progress(written, f"{variant}: written set"):
-            ctx = context_for(item["text"], analyzer, history=item.get("history", ()), facts=item.get("facts", ()),
-                              name=item.get("name"), other=item.get("other"))
+            ctx = context_for(
+                item["text"],
+                analyzer,
+                history=item.get("history", ()),
+                facts=item.get("facts", ()),
+                name=item.get("name"),
+                other=item.get("other"),
+            )
             out = run_turn(pipeline, ctx)
             wrows.append({"id": item["id"], "text": item["text"], **out, **invented(out["reply"], ctx)})
         mrows = []
         for ex in memory:
             ctx = context_for(ex.messages[-1]["content"], analyzer, facts=ex.meta["facts"])
             out = run_turn(pipeline, ctx)
-            mrows.append({"question": ctx.text, "facts": ex.meta["facts"], "reply": out["reply"],
-                          "ok": memory_case_ok(out["reply"], ex.meta)})
+            mrows.append(
+                {
+                    "question": ctx.text,
+                    "facts": ex.meta["facts"],
+                    "reply": out["reply"],
+                    "ok": memory_case_ok(out["reply"], ex.meta),
+                }
+            )
         crows = []
         for case in cases_in_context("test", 10, 3):  # the same questions inside a conversation
-            ctx = context_for(case["question"], analyzer, history=case["history"], facts=case["facts"],
-                              memories=dated(case["memories"], MEMORY_NOW))
+            ctx = context_for(
+                case["question"],
+                analyzer,
+                history=case["history"],
+                facts=case["facts"],
+                memories=dated(case["memories"], MEMORY_NOW),
+            )
             out = run_turn(pipeline, ctx)
-            crows.append({"question": ctx.text, "facts": case["facts"], "history": case["history"],
-                          "reply": out["reply"], "ok": memory_case_ok(out["reply"], case)})
+            crows.append(
+                {
+                    "question": ctx.text,
+                    "facts": case["facts"],
+                    "history": case["history"],
+                    "reply": out["reply"],
+                    "ok": memory_case_ok(out["reply"], case),
+                }
+            )
         results[variant] = {"situations": rows, "written": wrows, "memory": mrows, "memory_in_context": crows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
@@ -266,8 +331,11 @@ def table(results: dict[str, Any]) -> str:
     ppl = results.get("perplexity", {})
     for corpus in ("ed", "esconv", "memory"):
         if f"{corpus} n" in ppl:
-            lines.append(f"| held-out perplexity, {corpus} (n={ppl[f'{corpus} n']}) | "
-                         + " | ".join(f"{ppl[f'{corpus} {v}']:.1f}" for v in variants) + " |")
+            lines.append(
+                f"| held-out perplexity, {corpus} (n={ppl[f'{corpus} n']}) | "
+                + " | ".join(f"{ppl[f'{corpus} {v}']:.1f}" for v in variants)
+                + " |"
+            )
 
     def row(name, fn):
         lines.append(f"| {name} | " + " | ".join(fn(results[v]) for v in variants) + " |")
@@ -275,27 +343,46 @@ def table(results: dict[str, Any]) -> str:
     for part in ("situations", "written"):
         label = "held-out situations" if part == "situations" else "written set (a training set for the old rules)"
         row(f"{label}: replies", lambda r, p=part: str(len(r[p])))
-        row(f"{label}: first sentence replaced / later dropped",
-            lambda r, p=part: f"{sum('sentence_replaced' in x['flags'] for x in r[p])} / "
-                              f"{sum('sentence_dropped' in x['flags'] for x in r[p])}")
-        row(f"{label}: invented numbers or links / human claims shown",
-            lambda r, p=part: f"{sum(x['number_or_link'] for x in r[p])} / {sum(x['human_claim'] for x in r[p])}")
-        row(f"{label}: first piece p50 / p95 (s)",
-            lambda r, p=part: f"{percentile([x['first_s'] for x in r[p]], .5):.2f} / "
-                              f"{percentile([x['first_s'] for x in r[p]], .95):.2f}")
-        row(f"{label}: whole reply p50 / p95 (s)",
-            lambda r, p=part: f"{percentile([x['whole_s'] for x in r[p]], .5):.2f} / "
-                              f"{percentile([x['whole_s'] for x in r[p]], .95):.2f}")
-        row(f"{label}: words per reply p50",
-            lambda r, p=part: f"{percentile([len(x['reply'].split()) for x in r[p]], .5):.0f}")
+        row(
+            f"{label}: first sentence replaced / later dropped",
+            lambda r, p=part: (
+                f"{sum('sentence_replaced' in x['flags'] for x in r[p])} / "
+                f"{sum('sentence_dropped' in x['flags'] for x in r[p])}"
+            ),
+        )
+        row(
+            f"{label}: invented numbers or links / human claims shown",
+            lambda r, p=part: f"{sum(x['number_or_link'] for x in r[p])} / {sum(x['human_claim'] for x in r[p])}",
+        )
+        row(
+            f"{label}: first piece p50 / p95 (s)",
+            lambda r, p=part: (
+                f"{percentile([x['first_s'] for x in r[p]], 0.5):.2f} / "
+                f"{percentile([x['first_s'] for x in r[p]], 0.95):.2f}"
+            ),
+        )
+        row(
+            f"{label}: whole reply p50 / p95 (s)",
+            lambda r, p=part: (
+                f"{percentile([x['whole_s'] for x in r[p]], 0.5):.2f} / "
+                f"{percentile([x['whole_s'] for x in r[p]], 0.95):.2f}"
+            ),
+        )
+        row(
+            f"{label}: words per reply p50",
+            lambda r, p=part: f"{percentile([len(x['reply'].split()) for x in r[p]], 0.5):.0f}",
+        )
     row("memory questions answered from the facts", lambda r: f"{sum(x['ok'] for x in r['memory'])}/{len(r['memory'])}")
-    row("the same, inside a conversation (earlier turns, dated memories)",
-        lambda r: f"{sum(x['ok'] for x in r['memory_in_context'])}/{len(r['memory_in_context'])}")
+    row(
+        "the same, inside a conversation (earlier turns, dated memories)",
+        lambda r: f"{sum(x['ok'] for x in r['memory_in_context'])}/{len(r['memory_in_context'])}",
+    )
     return "\n".join(lines) + f"\n\nload average at start: {results.get('load')}"
 
 
 def _progress(items, desc):
     from tqdm import tqdm
+
     return tqdm(items, desc=desc, file=sys.stderr)
 
 

@@ -8,6 +8,7 @@ dismissals such as "I'm fine, it's whatever" must read slightly negative, never 
 single sentence (all three heads, one pass) and sentences/s batched.
 Runs the shipped analyzer exactly as the app does (same preprocessing, windows, float32).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,10 @@ def probs_matrix(estimates) -> np.ndarray:
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
+    ]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
@@ -54,9 +58,14 @@ def speed(analyzer, texts: list[str], n_single: int, n_batch: int) -> dict:
     start = time.perf_counter()
     analyzer.analyze_batch(batch)
     elapsed = time.perf_counter() - start
-    return {"single_ms_median": statistics.median(timings), "single_ms_mean": statistics.fmean(timings),
-            "single_ms_p95": float(np.percentile(timings, 95)), "batch_sentences_per_s": len(batch) / elapsed,
-            "n_single": len(timings), "n_batch": len(batch)}
+    return {
+        "single_ms_median": statistics.median(timings),
+        "single_ms_mean": statistics.fmean(timings),
+        "single_ms_p95": float(np.percentile(timings, 95)),
+        "batch_sentences_per_s": len(batch) / elapsed,
+        "n_single": len(timings),
+        "n_batch": len(batch),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,35 +78,58 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     analyzer = TextEmotionAnalyzer(weights_dir=args.weights, threads=args.threads)
     test, eb = goemotions(args.data, "test"), emobank(args.data, "dev")
-    texts, gold = test.texts[:args.limit], test.gold[:args.limit]
+    texts, gold = test.texts[: args.limit], test.gold[: args.limit]
     probs = probs_matrix(analyzer.analyze_batch(texts))
     scores = tm.goemotions_scores(probs, gold, analyzer.config["thresholds"])
     raw = np.exp(analyzer.temperature * np.log(np.clip(probs, 1e-30, None)))  # undo the temperature
     raw /= raw.sum(1, keepdims=True)
     ece_before, ece_after = tm.expected_calibration_error(raw, gold), tm.expected_calibration_error(probs, gold)
-    eb_est = analyzer.analyze_batch(eb.texts[:args.limit])
-    affect = tm.affect_scores(np.array([[e.valence, e.arousal] for e in eb_est]), eb.affect[:args.limit])
-    timing = speed(analyzer, test.texts[:max(args.latency_sentences, 10)], args.latency_sentences, args.batch_sentences)
+    eb_est = analyzer.analyze_batch(eb.texts[: args.limit])
+    affect = tm.affect_scores(np.array([[e.valence, e.arousal] for e in eb_est]), eb.affect[: args.limit])
+    timing = speed(
+        analyzer, test.texts[: max(args.latency_sentences, 10)], args.latency_sentences, args.batch_sentences
+    )
 
     print(f"# Text emotion analyzer: {analyzer.source} (torch threads {torch.get_num_threads()})\n")
-    print(table(["metric", "value"], [
-        ["GoEmotions-Ekman test macro-F1, multi-label protocol", f"{scores['macro_f1_multilabel']:.3f}"],
-        ["GoEmotions-Ekman test macro-F1, argmax (single-label rows)", f"{scores['macro_f1_argmax']:.3f}"],
-        ["GoEmotions-Ekman test accuracy, argmax (single-label rows)", f"{scores['accuracy_argmax']:.3f}"],
-        ["top label is a gold label (all rows)", f"{scores['top1_in_gold']:.3f}"],
-        ["EmoBank dev Pearson r, valence", f"{affect['valence_r']:.3f}"],
-        ["EmoBank dev Pearson r, arousal", f"{affect['arousal_r']:.3f}"],
-        [f"ECE test, before -> after temperature {analyzer.temperature:.2f}", f"{ece_before:.3f} -> {ece_after:.3f}"],
-        ["ms per sentence, single (median / p95)", f"{timing['single_ms_median']:.1f} / {timing['single_ms_p95']:.1f}"],
-        ["sentences/s, batched", f"{timing['batch_sentences_per_s']:.0f}"],
-    ]))
+    print(
+        table(
+            ["metric", "value"],
+            [
+                ["GoEmotions-Ekman test macro-F1, multi-label protocol", f"{scores['macro_f1_multilabel']:.3f}"],
+                ["GoEmotions-Ekman test macro-F1, argmax (single-label rows)", f"{scores['macro_f1_argmax']:.3f}"],
+                ["GoEmotions-Ekman test accuracy, argmax (single-label rows)", f"{scores['accuracy_argmax']:.3f}"],
+                ["top label is a gold label (all rows)", f"{scores['top1_in_gold']:.3f}"],
+                ["EmoBank dev Pearson r, valence", f"{affect['valence_r']:.3f}"],
+                ["EmoBank dev Pearson r, arousal", f"{affect['arousal_r']:.3f}"],
+                [
+                    f"ECE test, before -> after temperature {analyzer.temperature:.2f}",
+                    f"{ece_before:.3f} -> {ece_after:.3f}",
+                ],
+                [
+                    "ms per sentence, single (median / p95)",
+                    f"{timing['single_ms_median']:.1f} / {timing['single_ms_p95']:.1f}",
+                ],
+                ["sentences/s, batched", f"{timing['batch_sentences_per_s']:.0f}"],
+            ],
+        )
+    )
     print(f"\nGoEmotions test: {scores['rows']} rows, {scores['single_label_rows']} with one Ekman label.\n")
-    print(table(["class", "F1 multi-label", "F1 argmax", "threshold"], [
-        [c, f"{scores['f1_multilabel'][c]:.3f}", f"{scores['f1_argmax'][c]:.3f}", f"{t:.3f}"]
-        for c, t in zip(EMOTIONS, analyzer.config["thresholds"])]))
+    print(
+        table(
+            ["class", "F1 multi-label", "F1 argmax", "threshold"],
+            [
+                [c, f"{scores['f1_multilabel'][c]:.3f}", f"{scores['f1_argmax'][c]:.3f}", f"{t:.3f}"]
+                for c, t in zip(EMOTIONS, analyzer.config["thresholds"])
+            ],
+        )
+    )
     print("\nConfusion matrix (single-label rows; rows = gold, columns = predicted):\n")
-    print(table(["gold \\ pred", *EMOTIONS],
-                [[c, *map(str, row)] for c, row in zip(EMOTIONS, scores["confusion_single_label_rows"])]))
+    print(
+        table(
+            ["gold \\ pred", *EMOTIONS],
+            [[c, *map(str, row)] for c, row in zip(EMOTIONS, scores["confusion_single_label_rows"])],
+        )
+    )
     dialogue_table(analyzer, args.data, args.limit)
     valence_table(analyzer)
     return 0
@@ -121,8 +153,10 @@ def dialogue_table(analyzer, data: Path, limit: int | None) -> None:
         f1.append(2 * tp / max(1, int((pred == k).sum()) + int(counts[k])))
     weighted = float(np.dot(f1, counts) / counts.sum())
     kinds = {k: rows.kinds[:limit].count(k) for k in dict.fromkeys(rows.kinds[:limit])}
-    print(f"\nHeld-out user turns (ED + ESConv test split, by conversation; {kinds}): "
-          f"weighted-F1 {weighted:.3f}, accuracy {(pred == gold).mean():.3f}\n")
+    print(
+        f"\nHeld-out user turns (ED + ESConv test split, by conversation; {kinds}): "
+        f"weighted-F1 {weighted:.3f}, accuracy {(pred == gold).mean():.3f}\n"
+    )
     print(table(["class", "turns", "F1"], [[c, str(int(n)), f"{v:.3f}"] for c, n, v in zip(EMOTIONS, counts, f1) if n]))
 
 
@@ -132,13 +166,30 @@ def valence_table(analyzer) -> None:
     path = Path(__file__).resolve().parent / "data" / "valence_table.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     ests = analyzer.analyze_batch([r["text"] for r in rows])
-    right = [e.valence * r["direction"] > 0 and (r["kind"] != "masking" or max(e.probs, key=e.probs.get) != "joy")
-             for r, e in zip(rows, ests)]
-    print(f"\nEveryday valence table: {sum(right)}/{len(rows)} in the expected direction "
-          "(dismissals: negative and not joy)\n")
-    print(table(["phrase", "kind", "valence", "label", "confidence", "ok"],
-                [[r["text"], r["kind"], f"{e.valence:+.2f}", max(e.probs, key=e.probs.get), f"{e.confidence:.2f}",
-                  "yes" if ok else "NO"] for r, e, ok in zip(rows, ests, right)]))
+    right = [
+        e.valence * r["direction"] > 0 and (r["kind"] != "masking" or max(e.probs, key=e.probs.get) != "joy")
+        for r, e in zip(rows, ests)
+    ]
+    print(
+        f"\nEveryday valence table: {sum(right)}/{len(rows)} in the expected direction "
+        "(dismissals: negative and not joy)\n"
+    )
+    print(
+        table(
+            ["phrase", "kind", "valence", "label", "confidence", "ok"],
+            [
+                [
+                    r["text"],
+                    r["kind"],
+                    f"{e.valence:+.2f}",
+                    max(e.probs, key=e.probs.get),
+                    f"{e.confidence:.2f}",
+                    "yes" if ok else "NO",
+                ]
+                for r, e, ok in zip(rows, ests, right)
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

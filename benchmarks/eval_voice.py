@@ -10,6 +10,7 @@ ASR: ~20 fixed sentences synthesised with espeak-ng and flite (Debian packages) 
 temporary folder, transcribed by each Whisper model; WER over words (case and punctuation
 ignored).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -110,22 +111,35 @@ def asr_table(models: list[str]) -> list[dict]:
                 if e:
                     misses.append(f"{engine}: {ref!r} -> {text!r}")
             total = [sum(v[0] for v in errors.values()), sum(v[1] for v in errors.values())]
-            rows.append({"model": model, "wer": total[0] / total[1],
-                         **{f"wer_{k}": v[0] / v[1] for k, v in errors.items()},
-                         "p50_s": float(np.median(wall)), "p95_s": float(np.percentile(wall, 95)),
-                         "cpu_p50_s": float(np.median(cpu)), "rtf": sum(wall) / seconds, "load_s": load_s,
-                         "misses": misses})
+            rows.append(
+                {
+                    "model": model,
+                    "wer": total[0] / total[1],
+                    **{f"wer_{k}": v[0] / v[1] for k, v in errors.items()},
+                    "p50_s": float(np.median(wall)),
+                    "p95_s": float(np.percentile(wall, 95)),
+                    "cpu_p50_s": float(np.median(cpu)),
+                    "rtf": sum(wall) / seconds,
+                    "load_s": load_s,
+                    "misses": misses,
+                }
+            )
     return rows
 
 
 def print_asr(rows: list[dict]) -> None:
     engines = [k[4:] for k in rows[0] if k.startswith("wer_")] if rows else []
     print("\nASR word error rate (synthesised sentences; lower is better)")
-    print("| model | WER | " + " | ".join(f"WER {e}" for e in engines) + " | p50 s | p95 s | CPU p50 s | RTF | load s |")
+    print(
+        "| model | WER | " + " | ".join(f"WER {e}" for e in engines) + " | p50 s | p95 s | CPU p50 s | RTF | load s |"
+    )
     print("|---|---|" + "---|" * (len(engines) + 5))
     for r in rows:
-        print(f"| {r['model']} | {r['wer']:.3f} | " + " | ".join(f"{r['wer_' + e]:.3f}" for e in engines)
-              + f" | {r['p50_s']:.2f} | {r['p95_s']:.2f} | {r['cpu_p50_s']:.2f} | {r['rtf']:.3f} | {r['load_s']:.1f} |")
+        print(
+            f"| {r['model']} | {r['wer']:.3f} | "
+            + " | ".join(f"{r['wer_' + e]:.3f}" for e in engines)
+            + f" | {r['p50_s']:.2f} | {r['p95_s']:.2f} | {r['cpu_p50_s']:.2f} | {r['rtf']:.3f} | {r['load_s']:.1f} |"
+        )
     for r in rows:
         for miss in r["misses"]:
             print(f"  {r['model']} {miss}")
@@ -138,10 +152,14 @@ def print_emotion(cv: dict) -> None:
     print("| condition | acc 8-class | acc 7 mapped | macro recall | arousal r | valence r |")
     print("|---|---|---|---|---|---|")
     for name, m in cv.items():
-        print(f"| {name} | {m['accuracy_8']:.3f} | {m['accuracy_7']:.3f} | {m['macro_recall_8']:.3f} | "
-              f"{m['arousal_r']:.2f} | {m['valence_r']:.2f} |")
-    print("streaming accuracy by turn number: "
-          + ", ".join(f"{k}: {v:.3f}" for k, v in cv["streaming"]["by_turn"].items()))
+        print(
+            f"| {name} | {m['accuracy_8']:.3f} | {m['accuracy_7']:.3f} | {m['macro_recall_8']:.3f} | "
+            f"{m['arousal_r']:.2f} | {m['valence_r']:.2f} |"
+        )
+    print(
+        "streaming accuracy by turn number: "
+        + ", ".join(f"{k}: {v:.3f}" for k, v in cv["streaming"]["by_turn"].items())
+    )
     print("\nper-class recall")
     print("| condition | " + " | ".join(RAVDESS_LABELS) + " |")
     print("|---|" + "---|" * len(RAVDESS_LABELS))

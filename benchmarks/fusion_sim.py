@@ -7,6 +7,7 @@ is right (so confidence carries information, as it does for real models). Person
 the reading for some users (a resting face that reads sad, a loud voice that reads angry, words
 that say "fine" when they are not). Everything is seeded.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,9 +22,9 @@ from companion.fusion import Calibration, fuse, learn, observe, reliability_from
 from companion.types import CIRCUMPLEX, EMOTIONS, MODALITIES, EmotionEstimate, MoodState, circumplex_position, normalize
 
 NOW = 1_000_000.0
-ACCURACY = {"text": 0.62, "voice": 0.45, "face": 0.55}   # generic analyzers, population level
-PRESENT = {"text": 0.9, "voice": 0.6, "face": 0.8}       # chance a channel has a reading in a turn
-TURN_S = 300.0                                             # turns five minutes apart
+ACCURACY = {"text": 0.62, "voice": 0.45, "face": 0.55}  # generic analyzers, population level
+PRESENT = {"text": 0.9, "voice": 0.6, "face": 0.8}  # chance a channel has a reading in a turn
+TURN_S = 300.0  # turns five minutes apart
 
 
 class Overlay(FusionSettings):
@@ -36,8 +37,9 @@ class Overlay(FusionSettings):
         return Overlay(self, **changes)
 
 
-def estimate(modality: str, probs: Mapping[str, float], confidence: float | None = None, at: float = NOW,
-             source: str = "sim") -> EmotionEstimate:
+def estimate(
+    modality: str, probs: Mapping[str, float], confidence: float | None = None, at: float = NOW, source: str = "sim"
+) -> EmotionEstimate:
     p = normalize(probs)
     v, a = circumplex_position(p)
     conf = max(p.values()) if confidence is None else confidence
@@ -45,6 +47,7 @@ def estimate(modality: str, probs: Mapping[str, float], confidence: float | None
 
 
 # ------------------------------------------------------------------------------ scenarios
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -55,7 +58,7 @@ class Scenario:
     expect_disagreeing: tuple[str, ...] = ()
     previous: MoodState | None = None
     calibration: Calibration | None = None
-    check: Callable[[MoodState], bool] | None = None   # extra condition, described in `note`
+    check: Callable[[MoodState], bool] | None = None  # extra condition, described in `note`
     note: str = ""
 
 
@@ -63,9 +66,14 @@ def _resting_sad_face_calibration() -> Calibration:
     cal = Calibration.default()
     for i in range(60):
         at = NOW - 86400 + i * 600
-        cal = observe(cal, [estimate("face", {"sadness": 0.45, "neutral": 0.45, "joy": 0.1}, at=at),
-                            estimate("text", {"neutral": 0.6, "joy": 0.25, "sadness": 0.15}, at=at),
-                            estimate("voice", {"neutral": 0.55, "joy": 0.2, "sadness": 0.15, "anger": 0.1}, at=at)])
+        cal = observe(
+            cal,
+            [
+                estimate("face", {"sadness": 0.45, "neutral": 0.45, "joy": 0.1}, at=at),
+                estimate("text", {"neutral": 0.6, "joy": 0.25, "sadness": 0.15}, at=at),
+                estimate("voice", {"neutral": 0.55, "joy": 0.2, "sadness": 0.15, "anger": 0.1}, at=at),
+            ],
+        )
     return cal
 
 
@@ -75,54 +83,127 @@ def scenarios() -> list[Scenario]:
     face_tilt = {"sadness": 0.55, "neutral": 0.45}
     burst = [estimate("face", sad, 0.8, at=NOW - i) for i in range(30)]
     return [
-        Scenario("congruent sad", [estimate("text", sad, 0.7), estimate("voice", sad, 0.6),
-                                   estimate("face", sad, 0.8)], "sadness", False,
-                 check=lambda m: m.confidence > 0.9, note="agreeing channels: confidence > 0.9"),
-        Scenario("congruent joy", [estimate("text", {"joy": 0.8, "surprise": 0.2}, 0.8),
-                                   estimate("face", {"joy": 0.7, "neutral": 0.3}, 0.7)], "joy", False),
-        Scenario("incongruent: says fine, looks and sounds sad",
-                 [estimate("text", fine, 0.7), estimate("voice", sad, 0.7), estimate("face", sad, 0.8)],
-                 "sadness", True, ("text", "voice", "face")),
-        Scenario("incongruent: 'great, just great' said angrily",
-                 [estimate("text", {"joy": 0.85, "surprise": 0.15}, 0.85),
-                  estimate("voice", {"anger": 0.75, "disgust": 0.15, "neutral": 0.1}, 0.75)],
-                 "joy", True, ("text", "voice"), note="label follows the more reliable channel"),
-        Scenario("neutral words, smiling face", [estimate("text", fine, 0.7),
-                                                 estimate("face", {"joy": 0.8, "neutral": 0.2}, 0.8)],
-                 "joy", False, note="both non-negative: no clash"),
-        Scenario("fear vs anger (same side)", [estimate("text", {"fear": 0.8, "sadness": 0.2}, 0.8),
-                                               estimate("voice", {"anger": 0.8, "disgust": 0.2}, 0.8)],
-                 "fear", False),
-        Scenario("unsure disagreement", [estimate("text", fine, 0.3), estimate("face", sad, 0.35)],
-                 "neutral", False, check=lambda m: m.confidence < 0.5, note="low confidence: no clash"),
-        Scenario("missing: text only", [estimate("text", sad, 0.7), None, None], "sadness", False,
-                 check=lambda m: dict(m.contributions) == {"text": 1.0} and abs(m.confidence - 0.7) < 1e-9,
-                 note="passes through: contributions {text: 1}, confidence 0.7"),
+        Scenario(
+            "congruent sad",
+            [estimate("text", sad, 0.7), estimate("voice", sad, 0.6), estimate("face", sad, 0.8)],
+            "sadness",
+            False,
+            check=lambda m: m.confidence > 0.9,
+            note="agreeing channels: confidence > 0.9",
+        ),
+        Scenario(
+            "congruent joy",
+            [estimate("text", {"joy": 0.8, "surprise": 0.2}, 0.8), estimate("face", {"joy": 0.7, "neutral": 0.3}, 0.7)],
+            "joy",
+            False,
+        ),
+        Scenario(
+            "incongruent: says fine, looks and sounds sad",
+            [estimate("text", fine, 0.7), estimate("voice", sad, 0.7), estimate("face", sad, 0.8)],
+            "sadness",
+            True,
+            ("text", "voice", "face"),
+        ),
+        Scenario(
+            "incongruent: 'great, just great' said angrily",
+            [
+                estimate("text", {"joy": 0.85, "surprise": 0.15}, 0.85),
+                estimate("voice", {"anger": 0.75, "disgust": 0.15, "neutral": 0.1}, 0.75),
+            ],
+            "joy",
+            True,
+            ("text", "voice"),
+            note="label follows the more reliable channel",
+        ),
+        Scenario(
+            "neutral words, smiling face",
+            [estimate("text", fine, 0.7), estimate("face", {"joy": 0.8, "neutral": 0.2}, 0.8)],
+            "joy",
+            False,
+            note="both non-negative: no clash",
+        ),
+        Scenario(
+            "fear vs anger (same side)",
+            [
+                estimate("text", {"fear": 0.8, "sadness": 0.2}, 0.8),
+                estimate("voice", {"anger": 0.8, "disgust": 0.2}, 0.8),
+            ],
+            "fear",
+            False,
+        ),
+        Scenario(
+            "unsure disagreement",
+            [estimate("text", fine, 0.3), estimate("face", sad, 0.35)],
+            "neutral",
+            False,
+            check=lambda m: m.confidence < 0.5,
+            note="low confidence: no clash",
+        ),
+        Scenario(
+            "missing: text only",
+            [estimate("text", sad, 0.7), None, None],
+            "sadness",
+            False,
+            check=lambda m: dict(m.contributions) == {"text": 1.0} and abs(m.confidence - 0.7) < 1e-9,
+            note="passes through: contributions {text: 1}, confidence 0.7",
+        ),
         Scenario("missing: face only", [None, estimate("face", fine, 0.6)], "neutral", False),
         Scenario("missing: nothing", [None, None], "unknown", False, check=lambda m: not m.known),
-        Scenario("stale face frame (5 min) vs fresh text",
-                 [estimate("text", fine, 0.6), estimate("face", sad, 0.9, at=NOW - 300)], "neutral", False,
-                 check=lambda m: m.contributions.get("face", 0) < 0.02, note="face share < 2%"),
-        Scenario("stale frame alone (10 min)", [estimate("face", sad, 0.9, at=NOW - 600)], "unknown", False,
-                 check=lambda m: not m.known),
-        Scenario("previous mood carries (20 s ago)", [],
-                 "sadness", False, previous=MoodState(sad, -0.7, -0.4, 0.8, {"face": 1.0}, at=NOW - 20),
-                 check=lambda m: 0.5 < m.confidence < 0.8, note="decayed confidence"),
-        Scenario("previous mood (5 min ago) vs new text", [estimate("text", {"joy": 0.7, "neutral": 0.3}, 0.7)],
-                 "joy", False, previous=MoodState(sad, -0.7, -0.4, 0.9, {"face": 1.0}, at=NOW - 300)),
-        Scenario("webcam burst: 30 sad frames vs one joyful sentence",
-                 burst + [estimate("text", {"joy": 0.8, "neutral": 0.2}, 0.8)], "joy", True, ("text", "face"),
-                 check=lambda m: m.contributions["face"] < 0.5, note="frames don't outvote: face share < 50%"),
+        Scenario(
+            "stale face frame (5 min) vs fresh text",
+            [estimate("text", fine, 0.6), estimate("face", sad, 0.9, at=NOW - 300)],
+            "neutral",
+            False,
+            check=lambda m: m.contributions.get("face", 0) < 0.02,
+            note="face share < 2%",
+        ),
+        Scenario(
+            "stale frame alone (10 min)",
+            [estimate("face", sad, 0.9, at=NOW - 600)],
+            "unknown",
+            False,
+            check=lambda m: not m.known,
+        ),
+        Scenario(
+            "previous mood carries (20 s ago)",
+            [],
+            "sadness",
+            False,
+            previous=MoodState(sad, -0.7, -0.4, 0.8, {"face": 1.0}, at=NOW - 20),
+            check=lambda m: 0.5 < m.confidence < 0.8,
+            note="decayed confidence",
+        ),
+        Scenario(
+            "previous mood (5 min ago) vs new text",
+            [estimate("text", {"joy": 0.7, "neutral": 0.3}, 0.7)],
+            "joy",
+            False,
+            previous=MoodState(sad, -0.7, -0.4, 0.9, {"face": 1.0}, at=NOW - 300),
+        ),
+        Scenario(
+            "webcam burst: 30 sad frames vs one joyful sentence",
+            burst + [estimate("text", {"joy": 0.8, "neutral": 0.2}, 0.8)],
+            "joy",
+            True,
+            ("text", "face"),
+            check=lambda m: m.contributions["face"] < 0.5,
+            note="frames don't outvote: face share < 50%",
+        ),
         Scenario("resting-sad face, uncalibrated", [estimate("face", face_tilt, 0.55)], "sadness", False),
-        Scenario("resting-sad face, calibrated", [estimate("face", face_tilt, 0.55)], "neutral", False,
-                 calibration=_resting_sad_face_calibration(), note="baseline tilt divided out"),
+        Scenario(
+            "resting-sad face, calibrated",
+            [estimate("face", face_tilt, 0.55)],
+            "neutral",
+            False,
+            calibration=_resting_sad_face_calibration(),
+            note="baseline tilt divided out",
+        ),
     ]
 
 
 # ------------------------------------------------------------------------------ simulation
 
-USER_KINDS = ("unbiased", "often sad (unbiased)", "resting-sad face", "loud voice", "flat writer",
-              "hard-to-read face")
+USER_KINDS = ("unbiased", "often sad (unbiased)", "resting-sad face", "loud voice", "flat writer", "hard-to-read face")
 
 
 def _neighbours() -> np.ndarray:
@@ -149,9 +230,9 @@ class Turn:
 # channel still carries what it saw, tilted. (A bias that replaced readings would destroy the
 # information, and no calibration could bring it back; measure_headroom in eval shows the gap.)
 BIAS = {  # user kind -> (channel, class, logit offset)
-    "resting-sad face": ("face", "sadness", 2.0),   # face reads sad ~40% of turns
-    "loud voice": ("voice", "anger", 2.0),           # voice reads angry ~40% of turns
-    "flat writer": ("text", "neutral", 1.5),         # words read neutral ~50% of turns
+    "resting-sad face": ("face", "sadness", 2.0),  # face reads sad ~40% of turns
+    "loud voice": ("voice", "anger", 2.0),  # voice reads angry ~40% of turns
+    "flat writer": ("text", "neutral", 1.5),  # words read neutral ~50% of turns
 }
 
 
@@ -219,13 +300,17 @@ def measure_population(samples: int = 4000, seed: int = 0) -> tuple[dict[str, fl
 def default_sim_settings(accuracy: Mapping[str, float], priors: Mapping[str, Mapping[str, float]]) -> Overlay:
     weights = {m: round(reliability_from_accuracy(a), 3) for m, a in accuracy.items()}
     # learning_rate 0.03 is the recommended FusionSettings default (0.1 chases noise: see the ablation)
-    return Overlay(weights=weights, accuracies=dict(accuracy),
-                   population_priors={m: dict(p) for m, p in priors.items()},
-                   learning_rate=0.03)
+    return Overlay(
+        weights=weights,
+        accuracies=dict(accuracy),
+        population_priors={m: dict(p) for m, p in priors.items()},
+        learning_rate=0.03,
+    )
 
 
-def run_condition(turns: Sequence[Turn], *, warm: int, feedbacks: int, settings: Any, calibrate: bool = True,
-                  order_seed: int = 0) -> tuple[float, float]:
+def run_condition(
+    turns: Sequence[Turn], *, warm: int, feedbacks: int, settings: Any, calibrate: bool = True, order_seed: int = 0
+) -> tuple[float, float]:
     """(accuracy, mean negative log-likelihood) of the fused mood on the turns after the first
     `warm`, with `feedbacks` of the warm turns answered by the user (their true label).
     Baselines update on every turn (when `calibrate`)."""

@@ -9,6 +9,7 @@ streamed reply text) and whole reply (to the last piece) at p50 and p95; errors;
 process (server, models and clients together). The machine's load average is printed too.
 --echo swaps the language model for the echo generator: the app and the rest of the stack alone.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,10 +23,18 @@ import time
 from dataclasses import dataclass, field
 
 MESSAGES = [
-    "Hi! I had a long day at work.", "My sister Ana is visiting this weekend.", "I'm a bit nervous about my exam.",
-    "I love hiking in the mountains.", "Honestly I feel kind of flat today.", "We got a new puppy!",
-    "My boss criticised me in front of everyone.", "What do you remember about me?", "I couldn't sleep last night.",
-    "The weather is lovely, I went for a walk.", "I'm worried about money this month.", "Thanks for listening.",
+    "Hi! I had a long day at work.",
+    "My sister Ana is visiting this weekend.",
+    "I'm a bit nervous about my exam.",
+    "I love hiking in the mountains.",
+    "Honestly I feel kind of flat today.",
+    "We got a new puppy!",
+    "My boss criticised me in front of everyone.",
+    "What do you remember about me?",
+    "I couldn't sleep last night.",
+    "The weather is lovely, I went for a walk.",
+    "I'm worried about money this month.",
+    "Thanks for listening.",
 ]
 POLL_S = 0.02  # how often a client looks for new streamed output: the resolution of "first piece"
 
@@ -93,8 +102,9 @@ def one_turn(client, message: str, timeout_s: float) -> tuple[float, float]:
     return (whole if first is None else first), whole  # a reply in one piece: first piece = whole
 
 
-def simulated_user(url: str, name: str, start_at: float, deadline: float, think_s: float, stats: UserStats,
-                   rng: random.Random) -> None:
+def simulated_user(
+    url: str, name: str, start_at: float, deadline: float, think_s: float, stats: UserStats, rng: random.Random
+) -> None:
     from gradio_client import Client
 
     time.sleep(max(0.0, start_at - time.monotonic()))  # users arrive spread over one think time
@@ -122,10 +132,23 @@ def run_level(url: str, users: int, minutes: float, think_s: float, seed: int, p
     now = time.monotonic()
     deadline = now + minutes * 60
     stats = [UserStats() for _ in range(users)]
-    threads = [threading.Thread(target=simulated_user, daemon=True, name=f"load-{users}-{i}",
-                                args=(url, f"load-{users}-{i}", now + rng.uniform(0, think_s), deadline, think_s,
-                                      stats[i], random.Random(rng.random())))
-               for i in range(users)]
+    threads = [
+        threading.Thread(
+            target=simulated_user,
+            daemon=True,
+            name=f"load-{users}-{i}",
+            args=(
+                url,
+                f"load-{users}-{i}",
+                now + rng.uniform(0, think_s),
+                deadline,
+                think_s,
+                stats[i],
+                random.Random(rng.random()),
+            ),
+        )
+        for i in range(users)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -134,9 +157,15 @@ def run_level(url: str, users: int, minutes: float, think_s: float, seed: int, p
     first = [x for s in stats for x in s.first]
     whole = [x for s in stats for x in s.whole]
     errors = [e for s in stats for e in s.errors] + ["stuck"] * sum(t.is_alive() for t in threads)
-    return {"users": users, "turns": len(whole), "per_min": len(whole) / (elapsed / 60), "errors": errors,
-            "first": (percentile(first, .5), percentile(first, .95)),
-            "whole": (percentile(whole, .5), percentile(whole, .95)), "peak": peak[0]}
+    return {
+        "users": users,
+        "turns": len(whole),
+        "per_min": len(whole) / (elapsed / 60),
+        "errors": errors,
+        "first": (percentile(first, 0.5), percentile(first, 0.95)),
+        "whole": (percentile(whole, 0.5), percentile(whole, 0.95)),
+        "peak": peak[0],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                 missing.append(f"{modality} analyzer off ({type(exc).__name__}: {str(exc)[:80]})")
         if args.echo:
             from companion.generation.echo import EchoGenerator
+
             components["generator"] = EchoGenerator()
         companion = Companion(settings, **components)
         t0 = time.monotonic()
@@ -183,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         demo = app.build_app(companion)
         demo.queue(**queue_options(companion))  # as app.main serves it
         port = free_port()
-        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    **app.launch_options())
+        demo.launch(
+            server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options()
+        )
         peak, stop = [rss_mb()], threading.Event()
 
         def sample() -> None:
@@ -193,8 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
         threading.Thread(target=sample, daemon=True).start()
         load_before = os.getloadavg()
-        rows = [run_level(f"http://127.0.0.1:{port}/", n, args.minutes, args.think_s, args.seed, peak)
-                for n in levels]
+        rows = [run_level(f"http://127.0.0.1:{port}/", n, args.minutes, args.think_s, args.seed, peak) for n in levels]
         load_after = os.getloadavg()
         stop.set()
         demo.close()
@@ -203,18 +233,26 @@ def main(argv: list[str] | None = None) -> int:
     llm = "echo generator" if args.echo else f"{settings.llm.backend} (embedded model)"
     for line in missing:
         print(f"note: {line}")
-    print(f"load: simulated web users via gradio_client on 127.0.0.1, {args.minutes:g} min per row, think time "
-          f"~{args.think_s:g} s, LLM {llm}, parallel {settings.llm.parallel}, {os.cpu_count()} CPUs, models warmed "
-          f"in {warm_s:.1f} s; load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)}, "
-          f"after {'/'.join(f'{x:.2f}' for x in load_after)}\n")
-    print("| users | turns | turns/min | first piece p50 s | first piece p95 s | whole reply p50 s | "
-          "whole reply p95 s | errors | peak RSS MB |")
-    print("|------:|------:|----------:|------------------:|------------------:|------------------:|"
-          "------------------:|-------:|------------:|")
+    print(
+        f"load: simulated web users via gradio_client on 127.0.0.1, {args.minutes:g} min per row, think time "
+        f"~{args.think_s:g} s, LLM {llm}, parallel {settings.llm.parallel}, {os.cpu_count()} CPUs, models warmed "
+        f"in {warm_s:.1f} s; load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)}, "
+        f"after {'/'.join(f'{x:.2f}' for x in load_after)}\n"
+    )
+    print(
+        "| users | turns | turns/min | first piece p50 s | first piece p95 s | whole reply p50 s | "
+        "whole reply p95 s | errors | peak RSS MB |"
+    )
+    print(
+        "|------:|------:|----------:|------------------:|------------------:|------------------:|"
+        "------------------:|-------:|------------:|"
+    )
     for r in rows:
-        print(f"| {r['users']:>5} | {r['turns']:>5} | {r['per_min']:>9.1f} | {r['first'][0]:>17.2f} | "
-              f"{r['first'][1]:>17.2f} | {r['whole'][0]:>17.2f} | {r['whole'][1]:>17.2f} | {len(r['errors']):>6} | "
-              f"{r['peak']:>11.0f} |")
+        print(
+            f"| {r['users']:>5} | {r['turns']:>5} | {r['per_min']:>9.1f} | {r['first'][0]:>17.2f} | "
+            f"{r['first'][1]:>17.2f} | {r['whole'][0]:>17.2f} | {r['whole'][1]:>17.2f} | {len(r['errors']):>6} | "
+            f"{r['peak']:>11.0f} |"
+        )
     for r in rows:
         for err in r["errors"][:3]:
             print(f"  error ({r['users']} users): {err}")

@@ -9,6 +9,7 @@ Dev and test use disjoint templates and slot values, so tuning on dev cannot lea
 Question kinds: fact ("What am I allergic to?"), time ("When did I go camping?": the answer
 needs the memory's date), multi ("Who is replacing my boss?": needs two turns, both must be found).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,15 @@ PLANTS = {
             ("I finally named my old car, I call it {name2}.", "What did I name my car?"),
             ("My therapist suggested I try {hobby} to calm down.", "What did my therapist suggest to help me relax?"),
             ("I found out at the clinic that I'm allergic to {food}.", "What am I allergic to?"),
-            ("My favourite teacher growing up was Mr {surname}, he taught me {subject}.", "Who was my favourite teacher?"),
+            (
+                "My favourite teacher growing up was Mr {surname}, he taught me {subject}.",
+                "Who was my favourite teacher?",
+            ),
             ("I hid the spare key in the {place} so I never lose it again.", "Where did I put the spare key?"),
-            ("My best friend from college, {name}, lives in {city} now.", "Where does my college friend live these days?"),
+            (
+                "My best friend from college, {name}, lives in {city} now.",
+                "Where does my college friend live these days?",
+            ),
             # paraphrased: the question shares almost no word with the statement
             ("My sister just got engaged to a guy she met at the gym.", "Who in my family is planning a wedding?"),
             ("I've been a vegetarian for six years now.", "Do I eat meat?"),
@@ -43,27 +50,41 @@ PLANTS = {
             ("We adopted a kitten from the shelter today.", "When did we adopt the kitten?"),
             ("I ran my first {distance} race this weekend.", "When was my first race?"),
             ("My car broke down on the highway on the way to {city}.", "When did my car break down?"),
-            ("I finally told my parents that I'm quitting law school.", "When did I tell my parents about quitting school?"),
+            (
+                "I finally told my parents that I'm quitting law school.",
+                "When did I tell my parents about quitting school?",
+            ),
             ("I got a tattoo of a {animal} on my arm.", "When did I get my tattoo?"),
             ("I had a job interview at {company} today.", "When was my interview at {company}?"),
             ("I finally got the keys to my first house today.", "When did I buy my home?"),
             ("My grandfather passed away this morning.", "When did my grandpa die?"),
         ],
         "multi": [
-            (("My cousin {name} just moved to {city}.", "{name} got a job at a {shop} there."),
-             "What kind of job did my cousin find after moving?"),
-            (("My neighbour {name} has a dog called {pet}.", "{pet} bit the mailman yesterday."),
-             "What happened with my neighbour's dog?"),
-            (("My boss {name} is going on maternity leave.", "{name}'s replacement is someone called {name2}."),
-             "Who is replacing my boss?"),
-            (("I started learning the {instrument} in the spring.", "My teacher {name} says I'm improving fast."),
-             "What does my music teacher think of my progress?"),
+            (
+                ("My cousin {name} just moved to {city}.", "{name} got a job at a {shop} there."),
+                "What kind of job did my cousin find after moving?",
+            ),
+            (
+                ("My neighbour {name} has a dog called {pet}.", "{pet} bit the mailman yesterday."),
+                "What happened with my neighbour's dog?",
+            ),
+            (
+                ("My boss {name} is going on maternity leave.", "{name}'s replacement is someone called {name2}."),
+                "Who is replacing my boss?",
+            ),
+            (
+                ("I started learning the {instrument} in the spring.", "My teacher {name} says I'm improving fast."),
+                "What does my music teacher think of my progress?",
+            ),
         ],
     },
     "test": {
         "fact": [
             ("My new neighbour is a retired {job} called {name}.", "Who is my new neighbour?"),
-            ("The doctor put me on {medicine} for my blood pressure.", "Which medication am I taking for blood pressure?"),
+            (
+                "The doctor put me on {medicine} for my blood pressure.",
+                "Which medication am I taking for blood pressure?",
+            ),
             ("My grandmother left me her old {object} when she passed.", "What did my grandmother leave me?"),
             ("I signed up for a {course} class that meets on {weekday}s.", "Which class did I sign up for?"),
             ("My daughter wants to become a {job} when she grows up.", "What does my daughter want to be?"),
@@ -89,47 +110,73 @@ PLANTS = {
             ("My first chemo session was this morning.", "When did my cancer treatment start?"),
         ],
         "multi": [
-            (("My brother {name} is training for a marathon.", "{name} hurt his knee during a long run."),
-             "How is my brother's marathon training going?"),
-            (("My best friend {name} opened a bakery.", "{name}'s bakery got a great review in the paper."),
-             "How is my best friend's business doing?"),
-            (("My aunt {name} lives in {city}.", "There was a big flood in {city} this week."),
-             "Could my aunt be affected by trouble where she lives?"),
-            (("I bought a used {car} last month.", "The {car} needs a new transmission already."),
-             "What's wrong with the car I bought?"),
+            (
+                ("My brother {name} is training for a marathon.", "{name} hurt his knee during a long run."),
+                "How is my brother's marathon training going?",
+            ),
+            (
+                ("My best friend {name} opened a bakery.", "{name}'s bakery got a great review in the paper."),
+                "How is my best friend's business doing?",
+            ),
+            (
+                ("My aunt {name} lives in {city}.", "There was a big flood in {city} this week."),
+                "Could my aunt be affected by trouble where she lives?",
+            ),
+            (
+                ("I bought a used {car} last month.", "The {car} needs a new transmission already."),
+                "What's wrong with the car I bought?",
+            ),
         ],
     },
 }
 SLOTS = {
-    "dev": dict(amount=["1400", "1750", "2100"], pet=["Luna", "Pepper", "Mochi"], name2=["Rusty", "Blue", "Gus"],
-                hobby=["yoga", "journaling", "pottery"], food=["shellfish", "peanuts", "kiwi"],
-                surname=["Okafor", "Lindqvist", "Hale"], subject=["chemistry", "history", "art"],
-                place=["garden shed", "flower pot", "mailbox"], name=["Priya", "Tomasz", "Imani", "Diego"],
-                city=["Denver", "Glasgow", "Osaka"], lake=["Lake Tahoe", "Crater Lake", "Loch Lomond"],
-                distance=["5k", "10k", "half-marathon"], animal=["fox", "heron", "wolf"],
-                company=["Nimbus", "Brightwell", "Orchard Labs"], shop=["bike shop", "bookstore", "brewery"],
-                instrument=["cello", "banjo", "ukulele"]),
-    "test": dict(job=["firefighter", "pilot", "librarian"], name=["Marguerite", "Kwame", "Sven", "Rosa"],
-                 medicine=["lisinopril", "amlodipine", "losartan"], object=["sewing machine", "piano", "clock"],
-                 course=["ceramics", "salsa", "Spanish"], weekday=["Tuesday", "Thursday", "Saturday"],
-                 pet=["Rocket", "Biscuit", "Waffles"], place=["sock drawer", "filing cabinet", "freezer"],
-                 street=["Maple", "Harbor", "Quincy"], band=["Coldplay", "Radiohead", "Arcade Fire"],
-                 city=["Lisbon", "Montreal", "Nairobi"], car=["Civic", "Corolla", "Golf"]),
+    "dev": dict(
+        amount=["1400", "1750", "2100"],
+        pet=["Luna", "Pepper", "Mochi"],
+        name2=["Rusty", "Blue", "Gus"],
+        hobby=["yoga", "journaling", "pottery"],
+        food=["shellfish", "peanuts", "kiwi"],
+        surname=["Okafor", "Lindqvist", "Hale"],
+        subject=["chemistry", "history", "art"],
+        place=["garden shed", "flower pot", "mailbox"],
+        name=["Priya", "Tomasz", "Imani", "Diego"],
+        city=["Denver", "Glasgow", "Osaka"],
+        lake=["Lake Tahoe", "Crater Lake", "Loch Lomond"],
+        distance=["5k", "10k", "half-marathon"],
+        animal=["fox", "heron", "wolf"],
+        company=["Nimbus", "Brightwell", "Orchard Labs"],
+        shop=["bike shop", "bookstore", "brewery"],
+        instrument=["cello", "banjo", "ukulele"],
+    ),
+    "test": dict(
+        job=["firefighter", "pilot", "librarian"],
+        name=["Marguerite", "Kwame", "Sven", "Rosa"],
+        medicine=["lisinopril", "amlodipine", "losartan"],
+        object=["sewing machine", "piano", "clock"],
+        course=["ceramics", "salsa", "Spanish"],
+        weekday=["Tuesday", "Thursday", "Saturday"],
+        pet=["Rocket", "Biscuit", "Waffles"],
+        place=["sock drawer", "filing cabinet", "freezer"],
+        street=["Maple", "Harbor", "Quincy"],
+        band=["Coldplay", "Radiohead", "Arcade Fire"],
+        city=["Lisbon", "Montreal", "Nairobi"],
+        car=["Civic", "Corolla", "Golf"],
+    ),
 }
 
 
 @dataclass(frozen=True)
 class Question:
     text: str
-    kind: str                   # fact | time | multi
-    evidence: tuple[int, ...]   # indexes into Conversation.turns: all are needed
+    kind: str  # fact | time | multi
+    evidence: tuple[int, ...]  # indexes into Conversation.turns: all are needed
 
 
 @dataclass(frozen=True)
 class Conversation:
     persona: str
-    turns: tuple[tuple[str, float], ...]   # (user message, unix time), oldest first
-    questions: tuple[Question, ...]        # asked after the last turn
+    turns: tuple[tuple[str, float], ...]  # (user message, unix time), oldest first
+    questions: tuple[Question, ...]  # asked after the last turn
     asked_at: float
 
 
@@ -166,7 +213,7 @@ def _persona(split: str, persona: str, rng: random.Random, sessions: list[list[s
             plants.append((kind, tuple(s.format(**slots) for s in statements), question.format(**slots)))
     filler: list[str] = []
     while len(filler) < size:
-        filler.extend(rng.choice(sessions)[:rng.randint(4, 10)] + ["\n"])  # "\n" marks a session break
+        filler.extend(rng.choice(sessions)[: rng.randint(4, 10)] + ["\n"])  # "\n" marks a session break
     filler = filler[:size]
     # each statement replaces a filler turn in the first 85% of the months; multi parts weeks apart
     slots_free = list(range(5, int(size * 0.85)))
@@ -193,8 +240,9 @@ def _persona(split: str, persona: str, rng: random.Random, sessions: list[list[s
     # indexes change once session markers are dropped: recount
     keep = [i for i, t in enumerate(texts) if t != "\n"]
     position = {old: new for new, old in enumerate(keep)}
-    questions = tuple(Question(q, kind, tuple(sorted(position[i] for i in evidence[p])))
-                      for p, (kind, _, q) in enumerate(plants))
+    questions = tuple(
+        Question(q, kind, tuple(sorted(position[i] for i in evidence[p]))) for p, (kind, _, q) in enumerate(plants)
+    )
     return Conversation(persona, tuple(stamped), questions, at + 2 * DAY)
 
 

@@ -1,4 +1,5 @@
 """Command line: python -m companion chat | say | export | forget | eval AREA | bench AREA | fuzz"""
+
 from __future__ import annotations
 
 import argparse
@@ -16,6 +17,7 @@ BENCHES = ("text", "face", "voice", "load", "memory")
 
 def _companion():
     from companion.core import Companion
+
     return Companion.from_settings()
 
 
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
     from companion.errors import CompanionError
+
     try:
         return args.func(args)
     except CompanionError as exc:

@@ -7,6 +7,7 @@ Python API) cannot be claimed from the web: its owner sets a passphrase first wi
 
 Command line: python -m companion.accounts set-passphrase NAME
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,8 @@ class SignInError(InvalidInput):
 @dataclass(frozen=True)
 class Account:
     user: str
-    created: bool      # True when this sign-in made the account
-    token: str         # the stored hash: a session stays valid only while it is unchanged
+    created: bool  # True when this sign-in made the account
+    token: str  # the stored hash: a session stays valid only while it is unchanged
 
 
 class Throttle:
@@ -88,9 +89,11 @@ def sign_in(store: Store, user: object, passphrase: object, throttle: Throttle |
     stored = store.get_user_field(name, HASH_FIELD) if store.user_exists(name) else None
     if stored is None:
         if store.user_exists(name) and _has_memories(store, name):
-            raise SignInError(f"the name {name!r} already holds memories made without a passphrase (command line "
-                              f"or Python API); its owner can run `python -m companion.accounts set-passphrase "
-                              f"{name}` first, or choose another name")
+            raise SignInError(
+                f"the name {name!r} already holds memories made without a passphrase (command line "
+                f"or Python API); its owner can run `python -m companion.accounts set-passphrase "
+                f"{name}` first, or choose another name"
+            )
         store.ensure_user(name)
         hashed = hash_passphrase(secret)
         if store.set_user_field_once(name, HASH_FIELD, hashed):  # two first sign-ins: one wins
@@ -99,8 +102,10 @@ def sign_in(store: Store, user: object, passphrase: object, throttle: Throttle |
     if not verify_passphrase(secret, stored or ""):
         if throttle is not None:
             throttle.failed(name)
-        raise SignInError(f"wrong passphrase for {name!r}; try again (names are case-sensitive), "
-                          "or choose another name to start a new space")
+        raise SignInError(
+            f"wrong passphrase for {name!r}; try again (names are case-sensitive), "
+            "or choose another name to start a new space"
+        )
     if throttle is not None:
         throttle.succeeded(name)
     return Account(name, False, stored)

@@ -1,4 +1,5 @@
 """Passphrases for the web app's sign-in, stored only as salted scrypt hashes."""
+
 from __future__ import annotations
 
 import base64
@@ -22,8 +23,9 @@ def verify_passphrase(passphrase: str, stored: str) -> bool:
         if scheme != "scrypt":
             return False
         expected = base64.b64decode(digest)
-        got = hashlib.scrypt(passphrase.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                             dklen=len(expected))
+        got = hashlib.scrypt(
+            passphrase.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got, expected)

@@ -20,6 +20,7 @@ Everything here is pure: a new Calibration is returned, the old one is never cha
 `learn` lives in companion/fusion.py: it reads the turn through fusion's calibrated sources, and
 fusion imports this module, so keeping it here made the two import each other.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,13 @@ DEFAULT_ACCURACY: Mapping[str, float] = FusionSettings().accuracies
 # compared against. Placeholder until each analyzer's mean output on its held-out set is
 # measured (FusionSettings.population_priors overrides it per modality).
 DEFAULT_PRIOR: Mapping[str, float] = {
-    "neutral": 0.35, "joy": 0.20, "sadness": 0.12, "anger": 0.08,
-    "fear": 0.08, "surprise": 0.10, "disgust": 0.07,
+    "neutral": 0.35,
+    "joy": 0.20,
+    "sadness": 0.12,
+    "anger": 0.08,
+    "fear": 0.08,
+    "surprise": 0.10,
+    "disgust": 0.07,
 }
 
 
@@ -66,15 +72,19 @@ def decay(age_s: float, half_life_s: float) -> float:
 def check_items(estimates: Any, what: str = "estimates") -> list[EmotionEstimate]:
     """The boundary check: a sequence of EmotionEstimate (None = analyzer saw nothing, skipped)."""
     if isinstance(estimates, (EmotionEstimate, str, bytes, Mapping)) or not isinstance(estimates, Iterable):
-        raise InvalidFusionInput(f"{what} must be a list of EmotionEstimate, got {type(estimates).__name__};"
-                                 " wrap a single estimate in a list")
+        raise InvalidFusionInput(
+            f"{what} must be a list of EmotionEstimate, got {type(estimates).__name__};"
+            " wrap a single estimate in a list"
+        )
     items = []
     for i, est in enumerate(estimates):
         if est is None:
             continue
         if not isinstance(est, EmotionEstimate):
-            raise InvalidFusionInput(f"{what}[{i}] is a {type(est).__name__}, not an EmotionEstimate;"
-                                     " build one with companion.types.EmotionEstimate(...) or from_dict()")
+            raise InvalidFusionInput(
+                f"{what}[{i}] is a {type(est).__name__}, not an EmotionEstimate;"
+                " build one with companion.types.EmotionEstimate(...) or from_dict()"
+            )
         items.append(est)
     return items
 
@@ -112,15 +122,15 @@ def _finite_map(data: Any, keys: tuple[str, ...], what: str) -> dict[str, float]
 class Calibration:
     """One user's calibration. Treat as immutable; `observe` and `learn` return new ones."""
 
-    weights: Mapping[str, float] = field(default_factory=dict)      # modality -> reliability multiplier
+    weights: Mapping[str, float] = field(default_factory=dict)  # modality -> reliability multiplier
     baselines: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # modality -> mean probs
     baseline_weight: Mapping[str, float] = field(default_factory=dict)  # modality -> effective count
-    baseline_at: Mapping[str, float] = field(default_factory=dict)      # modality -> last observation
+    baseline_at: Mapping[str, float] = field(default_factory=dict)  # modality -> last observation
     said: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # modality -> label -> feedbacks
-    put: Mapping[str, Mapping[str, float]] = field(default_factory=dict)   # modality -> label -> prob mass
-    label_counts: Mapping[str, float] = field(default_factory=dict)     # the user's own labels
+    put: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # modality -> label -> prob mass
+    label_counts: Mapping[str, float] = field(default_factory=dict)  # the user's own labels
     feedbacks: int = 0
-    hits: Mapping[str, float] = field(default_factory=dict)    # modality -> feedbacks it read right
+    hits: Mapping[str, float] = field(default_factory=dict)  # modality -> feedbacks it read right
     trials: Mapping[str, float] = field(default_factory=dict)  # modality -> feedbacks it took part in
 
     @classmethod
@@ -129,12 +139,17 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "version": VERSION, "weights": dict(self.weights),
+            "version": VERSION,
+            "weights": dict(self.weights),
             "baselines": {m: dict(b) for m, b in self.baselines.items()},
-            "baseline_weight": dict(self.baseline_weight), "baseline_at": dict(self.baseline_at),
-            "said": {m: dict(c) for m, c in self.said.items()}, "put": {m: dict(c) for m, c in self.put.items()},
-            "label_counts": dict(self.label_counts), "feedbacks": self.feedbacks,
-            "hits": dict(self.hits), "trials": dict(self.trials),
+            "baseline_weight": dict(self.baseline_weight),
+            "baseline_at": dict(self.baseline_at),
+            "said": {m: dict(c) for m, c in self.said.items()},
+            "put": {m: dict(c) for m, c in self.put.items()},
+            "label_counts": dict(self.label_counts),
+            "feedbacks": self.feedbacks,
+            "hits": dict(self.hits),
+            "trials": dict(self.trials),
         }
 
     @classmethod
@@ -143,28 +158,42 @@ class Calibration:
         if not data:
             return cls.default()
         if not isinstance(data, Mapping):
-            raise InvalidFusionInput("calibration must be a mapping from Calibration.to_dict(), "
-                                     f"got {type(data).__name__}")
-        baselines = {m: _finite_map(b, EMOTIONS, f"baselines[{m!r}]")
-                     for m, b in dict(data.get("baselines", {})).items() if m in MODALITIES}
-        said, put = ({m: _finite_map(c, EMOTIONS, f"{name}[{m!r}]")
-                      for m, c in dict(data.get(name, {})).items() if m in MODALITIES} for name in ("said", "put"))
+            raise InvalidFusionInput(
+                f"calibration must be a mapping from Calibration.to_dict(), got {type(data).__name__}"
+            )
+        baselines = {
+            m: _finite_map(b, EMOTIONS, f"baselines[{m!r}]")
+            for m, b in dict(data.get("baselines", {})).items()
+            if m in MODALITIES
+        }
+        said, put = (
+            {
+                m: _finite_map(c, EMOTIONS, f"{name}[{m!r}]")
+                for m, c in dict(data.get(name, {})).items()
+                if m in MODALITIES
+            }
+            for name in ("said", "put")
+        )
         weights = _finite_map(data.get("weights", {}), MODALITIES, "weights")
-        return cls(weights={m: min(RELIABILITY_MAX, max(RELIABILITY_MIN, w)) for m, w in weights.items()},
-                   baselines={m: b for m, b in baselines.items() if sum(b.values()) > 0},
-                   baseline_weight=_finite_map(data.get("baseline_weight", {}), MODALITIES, "baseline_weight"),
-                   baseline_at=_finite_map(data.get("baseline_at", {}), MODALITIES, "baseline_at"),
-                   said=said, put=put,
-                   label_counts=_finite_map(data.get("label_counts", {}), EMOTIONS, "label_counts"),
-                   feedbacks=int(data.get("feedbacks", 0)),
-                   hits=_finite_map(data.get("hits", {}), MODALITIES, "hits"),
-                   trials=_finite_map(data.get("trials", {}), MODALITIES, "trials"))
+        return cls(
+            weights={m: min(RELIABILITY_MAX, max(RELIABILITY_MIN, w)) for m, w in weights.items()},
+            baselines={m: b for m, b in baselines.items() if sum(b.values()) > 0},
+            baseline_weight=_finite_map(data.get("baseline_weight", {}), MODALITIES, "baseline_weight"),
+            baseline_at=_finite_map(data.get("baseline_at", {}), MODALITIES, "baseline_at"),
+            said=said,
+            put=put,
+            label_counts=_finite_map(data.get("label_counts", {}), EMOTIONS, "label_counts"),
+            feedbacks=int(data.get("feedbacks", 0)),
+            hits=_finite_map(data.get("hits", {}), MODALITIES, "hits"),
+            trials=_finite_map(data.get("trials", {}), MODALITIES, "trials"),
+        )
 
     def reliability(self, modality: str) -> float:
         return self.weights.get(modality, 1.0)
 
 
 # ---------------------------------------------------------------- applying a calibration
+
 
 def population_prior(settings: FusionSettings | None, modality: str) -> Mapping[str, float]:
     prior = fusion_settings(settings).population_priors.get(modality) or DEFAULT_PRIOR
@@ -186,8 +215,9 @@ def _excess(cal: Calibration, modality: str, now: float, settings: FusionSetting
     return {k: (weight * base.get(k, 0.0) + n0 * prior[k]) / (weight + n0) / prior[k] for k in EMOTIONS}
 
 
-def baseline_ratios(cal: Calibration, modality: str, now: float,
-                    settings: FusionSettings | None = None) -> dict[str, float]:
+def baseline_ratios(
+    cal: Calibration, modality: str, now: float, settings: FusionSettings | None = None
+) -> dict[str, float]:
     """Per class divisor (>= 1, <= baseline_max_ratio) that removes this channel's chronic tilt."""
     settings = fusion_settings(settings)
     excess = _excess(cal, modality, now, settings)
@@ -207,8 +237,9 @@ def baseline_ratios(cal: Calibration, modality: str, now: float,
     return {k: min(cap, max(1.0, excess[k] / ref[k])) for k in EMOTIONS}
 
 
-def debias(cal: Calibration, modality: str, probs: Mapping[str, float], now: float,
-           settings: FusionSettings | None = None) -> dict[str, float]:
+def debias(
+    cal: Calibration, modality: str, probs: Mapping[str, float], now: float, settings: FusionSettings | None = None
+) -> dict[str, float]:
     """A channel's reading with this user's chronic tilt divided out."""
     ratios = baseline_ratios(cal, modality, now, settings)
     q = {k: probs[k] / ratios[k] for k in EMOTIONS}
@@ -216,8 +247,9 @@ def debias(cal: Calibration, modality: str, probs: Mapping[str, float], now: flo
     return {k: v / total for k, v in q.items()}
 
 
-def correct(cal: Calibration, modality: str, probs: Mapping[str, float], now: float,
-            settings: FusionSettings | None = None) -> dict[str, float]:
+def correct(
+    cal: Calibration, modality: str, probs: Mapping[str, float], now: float, settings: FusionSettings | None = None
+) -> dict[str, float]:
     """A channel's reading with this user's chronic tilt and habitual misreadings removed.
     The default calibration returns `probs` unchanged."""
     return apply_bias(cal, modality, debias(cal, modality, probs, now, settings), settings)
@@ -234,8 +266,9 @@ def bias_ratios(cal: Calibration, modality: str, settings: FusionSettings | None
     return {k: min(cap, max(1.0 / cap, (said.get(k, 0.0) + a) / (put.get(k, 0.0) + a))) for k in EMOTIONS}
 
 
-def apply_bias(cal: Calibration, modality: str, q: Mapping[str, float],
-               settings: FusionSettings | None = None) -> dict[str, float]:
+def apply_bias(
+    cal: Calibration, modality: str, q: Mapping[str, float], settings: FusionSettings | None = None
+) -> dict[str, float]:
     ratios = bias_ratios(cal, modality, settings)
     if ratios is None:
         return dict(q)
@@ -245,6 +278,7 @@ def apply_bias(cal: Calibration, modality: str, q: Mapping[str, float],
 
 
 # ---------------------------------------------------------------- updating a calibration
+
 
 def observe(calibration: Calibration, estimates: Any, settings: FusionSettings | None = None) -> Calibration:
     """Fold one turn's raw readings into this user's running baselines.
@@ -271,6 +305,15 @@ def observe(calibration: Calibration, estimates: Any, settings: FusionSettings |
         new = old + share
         baselines[m] = {k: (old * baselines[m].get(k, 0.0) + share * est.probs[k]) / new for k in EMOTIONS}
         weights[m], stamps[m] = new, est.at
-    return Calibration(calibration.weights, baselines, weights, stamps, calibration.said,
-                       calibration.put, calibration.label_counts, calibration.feedbacks, calibration.hits,
-                       calibration.trials)
+    return Calibration(
+        calibration.weights,
+        baselines,
+        weights,
+        stamps,
+        calibration.said,
+        calibration.put,
+        calibration.label_counts,
+        calibration.feedbacks,
+        calibration.hits,
+        calibration.trials,
+    )

@@ -5,6 +5,7 @@ and `Companion(...)` itself is cheap. Tests and embedders may pass ready objects
 Each backend is built with only the options its constructor declares (registry.accepted_options);
 a user-given option it does not declare (COMPANION_ANALYZERS__*_OPTIONS) raises BadSetting.
 """
+
 from __future__ import annotations
 
 import threading
@@ -14,23 +15,45 @@ from companion import registry
 from companion.config import Settings
 from companion.errors import InvalidInput
 from companion.protocols import Embedder, EmotionAnalyzer, Generator, Synthesizer, Transcriber
-from companion.types import EmotionEstimate, MODALITIES
+from companion.types import MODALITIES, EmotionEstimate
 
 # LLMSettings fields that configure a generator backend; each backend receives those it declares
 # (the other fields are the reply pipeline's: max_tokens, temperature, ...).
-LLM_BACKEND_FIELDS = ("model", "gguf_file", "base_url", "api_key_env", "context_tokens", "threads", "timeout_s",
-                      "adapter", "parallel")
+LLM_BACKEND_FIELDS = (
+    "model",
+    "gguf_file",
+    "base_url",
+    "api_key_env",
+    "context_tokens",
+    "threads",
+    "timeout_s",
+    "adapter",
+    "parallel",
+)
 
 
 class Components:
-    def __init__(self, settings: Settings, *, generator: Generator | None = None,
-                 analyzers: dict[str, EmotionAnalyzer | None] | None = None, embedder: Embedder | None = None,
-                 transcriber: Transcriber | None = None, synthesizer: Synthesizer | None = None, replies: Any = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        generator: Generator | None = None,
+        analyzers: dict[str, EmotionAnalyzer | None] | None = None,
+        embedder: Embedder | None = None,
+        transcriber: Transcriber | None = None,
+        synthesizer: Synthesizer | None = None,
+        replies: Any = None,
+    ):
         self.settings = settings
         self._lock = threading.RLock()
         self._made: dict[str, Any] = {}
-        given = {"generator": generator, "embedder": embedder, "transcriber": transcriber,
-                 "synthesizer": synthesizer, "replies": replies}
+        given = {
+            "generator": generator,
+            "embedder": embedder,
+            "transcriber": transcriber,
+            "synthesizer": synthesizer,
+            "replies": replies,
+        }
         self._made.update({k: v for k, v in given.items() if v is not None})
         for modality, analyzer in (analyzers or {}).items():
             if modality not in MODALITIES:
@@ -52,9 +75,9 @@ class Components:
             if registry.is_off(name):
                 return None
             options = dict(getattr(self.settings.analyzers, f"{modality}_options"))
-            registry.check_options(modality, name, options,
-                                   setting=f"COMPANION_ANALYZERS__{modality.upper()}_OPTIONS")
+            registry.check_options(modality, name, options, setting=f"COMPANION_ANALYZERS__{modality.upper()}_OPTIONS")
             return registry.create(modality, name, **options)
+
         return self._get(f"analyzer:{modality}", build)
 
     def analyze(self, modality: str, signal: Any, **kwargs: Any) -> list[EmotionEstimate]:
@@ -72,8 +95,10 @@ class Components:
         def build() -> Generator:
             llm = self.settings.llm
             declared = registry.accepted_options("generator", llm.backend)
-            return registry.create("generator", llm.backend,
-                                   **{k: getattr(llm, k) for k in LLM_BACKEND_FIELDS if k in declared})
+            return registry.create(
+                "generator", llm.backend, **{k: getattr(llm, k) for k in LLM_BACKEND_FIELDS if k in declared}
+            )
+
         return self._get("generator", build)
 
     def embedder(self) -> Embedder:
@@ -84,16 +109,21 @@ class Components:
 
     def replies(self) -> Any:
         from companion.generation.reply import ReplyPipeline
-        return self._get("replies", lambda: ReplyPipeline(self.generator(), self.settings.llm, embedder=self.embedder()))
+
+        return self._get(
+            "replies", lambda: ReplyPipeline(self.generator(), self.settings.llm, embedder=self.embedder())
+        )
 
     # -- speech --------------------------------------------------------------------------------------
     def transcriber(self) -> Transcriber:
-        return self._get("transcriber", lambda: registry.create(
-            "transcriber", "whisper", model=self.settings.speech.asr_model))
+        return self._get(
+            "transcriber", lambda: registry.create("transcriber", "whisper", model=self.settings.speech.asr_model)
+        )
 
     def synthesizer(self) -> Synthesizer:
-        return self._get("synthesizer", lambda: registry.create(
-            "synthesizer", "piper", voice=self.settings.speech.voice))
+        return self._get(
+            "synthesizer", lambda: registry.create("synthesizer", "piper", voice=self.settings.speech.voice)
+        )
 
     def transcribe(self, audio: Any) -> str:
         return self.transcriber().transcribe(audio).text.strip()

@@ -5,6 +5,7 @@ Every field has a default and a description, and appears in README.md ("Settings
 default (tests/test_settings_table.py checks both). Code reads the fields directly: a function that
 takes a settings section takes that typed section, or None for the defaults (`section_or_default`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,7 @@ class LLMSettings(BaseModel):
     model: str | None = Field(None, description="GGUF path, HF id/dir, or server model name; None = embedded")
     gguf_file: str | None = Field(None, description="transformers backend: GGUF file inside `model`")
     base_url: str | None = Field(None, description="openai backend, e.g. http://127.0.0.1:8080/v1")
-    api_key_env: str = Field("OPENAI_API_KEY",
-                             description="name of the env variable holding the key (never the key)")
+    api_key_env: str = Field("OPENAI_API_KEY", description="name of the env variable holding the key (never the key)")
     # None = the shipped support-tuned adapter with the embedded SmolLM2 (CC BY-NC 4.0, from
     # ESConv/EmpatheticDialogues); "none" = the untuned base; or a path to a .gguf adapter.
     adapter: str | None = Field(None, description="llama.cpp LoRA adapter: None = shipped, 'none' = base, or a path")
@@ -32,7 +32,9 @@ class LLMSettings(BaseModel):
     max_sentences: int = Field(1, ge=1, le=20, description="decoding stops once this many sentences were shown")
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="sampling temperature")
     top_p: float = Field(0.9, gt=0.0, le=1.0, description="nucleus sampling mass")
-    context_tokens: int = Field(2048, ge=256, description="context per conversation (each parallel slot gets this many)")
+    context_tokens: int = Field(
+        2048, ge=256, description="context per conversation (each parallel slot gets this many)"
+    )
     # llama.cpp slots (a second prompt is read while a first decodes; on 2 cores the ~140 tokens/s
     # total stays the same), the app's reply concurrency, requests to an OpenAI server.
     parallel: int = Field(4, ge=1, le=64, description="turns in flight at once")
@@ -56,35 +58,45 @@ class FusionSettings(BaseModel):
     """Fusion and per-user calibration (docs/fusion.md has the maths and the evidence for each default)."""
 
     pooling: Literal["linear", "log_linear", "max_confidence"] = Field(
-        "linear", description="pooling rule; linear won the simulation")
+        "linear", description="pooling rule; linear won the simulation"
+    )
     # Out of domain where the project has a measurement (docs/fusion.md, "Where the reliabilities
     # come from"). voice 0.28: held-out cross-corpus test reported in issue 14 (6 classes, fear and
     # joy recall 0); in domain (RAVDESS, actor-independent) it scores 0.71, and on synthetic speech it
     # read every espeak-ng clip as anger at confidence 0.78-1.0. text 0.68 (GoEmotions test) and face
     # 0.70 (FER2013 public test) are in-domain figures: no out-of-domain measurement exists for them yet.
-    accuracies: dict[str, float] = Field({"text": 0.68, "voice": 0.28, "face": 0.7},
-                                         description="accuracy per analyzer, the centre of per-user learning")
+    accuracies: dict[str, float] = Field(
+        {"text": 0.68, "voice": 0.28, "face": 0.7}, description="accuracy per analyzer, the centre of per-user learning"
+    )
     # Relative to text, by reliability_from_accuracy: voice w(0.28) / w(0.68) = 0.847 / 2.546 = 0.33.
     # Face would be 1.04; it stays under text because a frame shows a display, not a report.
-    weights: dict[str, float] = Field({"text": 1.0, "voice": 0.33, "face": 0.9},
-                                      description="reliability per modality before per-user learning")
+    weights: dict[str, float] = Field(
+        {"text": 1.0, "voice": 0.33, "face": 0.9}, description="reliability per modality before per-user learning"
+    )
     half_life_s: float = Field(45.0, gt=0, description="an estimate's evidence halves every this many seconds")
-    learning_rate: float = Field(0.03, gt=0, le=1.0,
-                                 description="1 / feedbacks a channel's population accuracy weighs; "
-                                             "larger rates chased noise in the simulation")
+    learning_rate: float = Field(
+        0.03,
+        gt=0,
+        le=1.0,
+        description="1 / feedbacks a channel's population accuracy weighs; larger rates chased noise in the simulation",
+    )
     clock_skew_s: float = Field(2.0, ge=0, description="estimates stamped later than now + this are rejected")
     carry_weight: float = Field(1.0, ge=0, description="reliability of the previous mood as a source")
     min_confidence: float = Field(0.01, ge=0, le=1, description="sources with less evidence than this are dropped")
-    log_floor: float = Field(1e-3, gt=0, lt=1,
-                             description="log-linear pooling floors probabilities here (no outright veto)")
+    log_floor: float = Field(
+        1e-3, gt=0, lt=1, description="log-linear pooling floors probabilities here (no outright veto)"
+    )
     # A clear text reading (evidence >= clear_text_confidence: above the 0.3-0.45 of masking messages)
     # keeps its label against a lone voice or face reading whose evidence x the user's learned multiplier
     # is below override_confidence (the level incongruence calls confident); that reading still lowers
     # confidence and can still mark incongruence.
     clear_text_confidence: float = Field(0.6, ge=0, le=1, description="text evidence that keeps its label")
-    override_confidence: float = Field(0.5, ge=0, le=1,
-                                       description="a lone voice/face reading below this cannot take the "
-                                                   "label from clear text; 0 = guard off")
+    override_confidence: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="a lone voice/face reading below this cannot take the label from clear text; 0 = guard off",
+    )
     # Incongruence, a confident clash: two channels with evidence >= incongruence_confidence on opposite
     # sides of negative_valence and at least incongruence_valence_gap apart.
     incongruence_confidence: float = Field(0.5, ge=0, le=1, description="evidence a channel needs to clash")
@@ -97,17 +109,24 @@ class FusionSettings(BaseModel):
     masking_confidence: float = Field(0.4, ge=0, le=1, description="face/voice evidence that reveals masking")
     positive_valence: float = Field(0.2, ge=-1, le=1, description="text at or above this valence is not masking")
     population_priors: dict[str, dict[str, float]] = Field(
-        {}, description="per modality, the population's mean analyzer output; {} = calibration.DEFAULT_PRIOR")
-    baseline_half_life_s: float = Field(14 * 86400.0, gt=0,
-                                        description="a user's baseline forgets at this half-life (14 days)")
-    baseline_shrinkage: float = Field(20.0, ge=0,
-                                      description="observations' worth of population prior a baseline is shrunk to")
+        {}, description="per modality, the population's mean analyzer output; {} = calibration.DEFAULT_PRIOR"
+    )
+    baseline_half_life_s: float = Field(
+        14 * 86400.0, gt=0, description="a user's baseline forgets at this half-life (14 days)"
+    )
+    baseline_shrinkage: float = Field(
+        20.0, ge=0, description="observations' worth of population prior a baseline is shrunk to"
+    )
     baseline_max_ratio: float = Field(3.0, ge=1, description="cap on any baseline or bias correction factor")
     baseline_reference: Literal["cross_modal", "population"] = Field(
-        "cross_modal", description="a channel's tilt is measured against the user's other channels or the population")
-    observation_spacing_s: float = Field(30.0, gt=0,
-                                         description="readings closer than this count fractionally in a baseline")
-    bias_prior: float = Field(10.0, gt=0, description="smoothing of the per-class bias correction (said + a) / (put + a)")
+        "cross_modal", description="a channel's tilt is measured against the user's other channels or the population"
+    )
+    observation_spacing_s: float = Field(
+        30.0, gt=0, description="readings closer than this count fractionally in a baseline"
+    )
+    bias_prior: float = Field(
+        10.0, gt=0, description="smoothing of the per-class bias correction (said + a) / (put + a)"
+    )
     trend_days: int = Field(14, ge=1, description="days of mood history the trend looks at")
     low_valence: float = Field(-0.3, ge=-1, le=1, description="a day below this valence is a low day")
     checkin_days: int = Field(7, ge=1, description="the check-in looks at this many recent days")
@@ -121,7 +140,9 @@ class SpeechSettings(BaseModel):
 
 
 class PrivacySettings(BaseModel):
-    no_biometric_inference: bool = Field(False, description="workplaces/schools: never infer emotion from face or voice")
+    no_biometric_inference: bool = Field(
+        False, description="workplaces/schools: never infer emotion from face or voice"
+    )
     retention_days: int | None = Field(None, description="purge turns and moods older than this; None keeps them")
     crisis_locale: str = Field("US", description="which crisis resources the fixed crisis reply names")
     disclosure_interval_h: float = Field(3.0, gt=0, description="hours of use between AI disclosures")
@@ -129,8 +150,7 @@ class PrivacySettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COMPANION_", env_nested_delimiter="__",
-                                      extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="COMPANION_", env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Field(Path.home() / ".companion", description="where the database lives")
     store_url: str | None = Field(None, description="SQLAlchemy URL; None = sqlite:///<data_dir>/companion.db")
@@ -182,5 +202,10 @@ def section_or_default(settings: Section | None, kind: type[Section]) -> Section
     return settings
 
 
-_SECTION_NAMES = {LLMSettings: "llm", AnalyzerSettings: "analyzers", FusionSettings: "fusion",
-                  SpeechSettings: "speech", PrivacySettings: "privacy"}
+_SECTION_NAMES = {
+    LLMSettings: "llm",
+    AnalyzerSettings: "analyzers",
+    FusionSettings: "fusion",
+    SpeechSettings: "speech",
+    PrivacySettings: "privacy",
+}

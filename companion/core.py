@@ -1,4 +1,5 @@
 """`Companion`: the one object the app, the CLI and the Python API talk to."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,15 +9,15 @@ from time import monotonic  # stage timings; tests replace `time` (the wall cloc
 from typing import Any, Generator
 
 from companion import crisis, fusion, retention
+from companion.components import Components
 from companion.config import Settings
 from companion.errors import InvalidInput
+from companion.generation.prompt import TurnContext
+from companion.generation.reply import ReplyOutcome
 from companion.memory import retrieval
 from companion.memory.facts import Fact, extract_facts
 from companion.memory.store import Store
-from companion.components import Components
 from companion.profile import ProfileMethods
-from companion.generation.prompt import TurnContext
-from companion.generation.reply import ReplyOutcome
 from companion.safety import clean_message, validate_user
 from companion.types import EMOTIONS, EmotionEstimate, MoodState, Reply, circumplex_position
 from companion.userstate import UserState
@@ -46,8 +47,9 @@ class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
             except StopIteration as done:
                 return done.value
 
-    def stream(self, user: str, text: str | None = None, *, audio: Any = None,
-               image: Any = None) -> Generator[str, None, Reply]:
+    def stream(
+        self, user: str, text: str | None = None, *, audio: Any = None, image: Any = None
+    ) -> Generator[str, None, Reply]:
         """Yield the reply in pieces; afterwards `last_reply(user)` holds the full Reply. The generator
         also returns it (StopIteration.value): that one is this call's own, whatever runs beside it."""
         return (yield from self._turn(user, text, audio=audio, image=image))
@@ -79,8 +81,11 @@ class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
             ctx = self._context(user, message, mood, estimates, new_facts, vectors)
             check = crisis.detect(message, estimates=estimates)  # the text analyzer's pass already read it
             if check.is_crisis:  # a fixed, caring answer whatever the LLM would have said
-                outcome = ReplyOutcome(text=crisis.crisis_reply(self.settings.privacy.crisis_locale, check.category),
-                                       strategy=None, flags=("crisis", f"crisis_{check.category or 'unspecified'}"))
+                outcome = ReplyOutcome(
+                    text=crisis.crisis_reply(self.settings.privacy.crisis_locale, check.category),
+                    strategy=None,
+                    flags=("crisis", f"crisis_{check.category or 'unspecified'}"),
+                )
                 marks["first_piece_s"] = monotonic() - asked
                 yield outcome.text
             else:
@@ -89,8 +94,12 @@ class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
             disclosure = self._disclosure(user, now)
             if disclosure:
                 yield "\n\n" + disclosure
-                outcome = ReplyOutcome(text=f"{outcome.text}\n\n{disclosure}", strategy=outcome.strategy,
-                                       flags=(*outcome.flags, "ai_disclosure"), blocks=outcome.blocks)
+                outcome = ReplyOutcome(
+                    text=f"{outcome.text}\n\n{disclosure}",
+                    strategy=outcome.strategy,
+                    flags=(*outcome.flags, "ai_disclosure"),
+                    blocks=outcome.blocks,
+                )
             flags.extend(outcome.flags)
             self._save(user, message, mood, outcome, now, consent, new_facts, vectors)
             audio_out = self.parts.speak(outcome.text, mood) if self.settings.speech.speak_replies else None
@@ -98,9 +107,16 @@ class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
             timings = {k: round(v, 4) for k, v in marks.items()}
             # One line per turn, no user id or text: enough to tell a queue from a slow model.
             log.info("turn %s", " ".join(f"{k}={v:.3f}" for k, v in timings.items()))
-            reply = Reply(text=outcome.text, mood=mood, estimates=estimates, strategy=outcome.strategy,
-                          audio=audio_out, flags=tuple(dict.fromkeys(flags)), transcript=transcript,
-                          context={**outcome.blocks, "timings": timings})
+            reply = Reply(
+                text=outcome.text,
+                mood=mood,
+                estimates=estimates,
+                strategy=outcome.strategy,
+                audio=audio_out,
+                flags=tuple(dict.fromkeys(flags)),
+                transcript=transcript,
+                context={**outcome.blocks, "timings": timings},
+            )
             self._local.last[user] = reply
             return reply
 
@@ -146,8 +162,9 @@ class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
             self._keep_personal(user, "calibration", calibration.to_dict(), consent)
             probs = {k: (0.94 if k == label else 0.01) for k in EMOTIONS}
             valence, arousal = circumplex_position(probs)
-            mood = MoodState(probs=probs, valence=valence, arousal=arousal, confidence=0.94,
-                             contributions={}, at=time.time())
+            mood = MoodState(
+                probs=probs, valence=valence, arousal=arousal, confidence=0.94, contributions={}, at=time.time()
+            )
             self._local.moods[user] = mood
             if consent.get("store_mood"):
                 self.store.add_mood(user, mood, "feedback")
@@ -187,8 +204,17 @@ class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
         self.store.close()
 
     # -- internals ----------------------------------------------------------------------------------
-    def _sense(self, user: str, consent: dict[str, bool], flags: list[str], *, text: str | None = None,
-               audio: Any = None, image: Any = None, now: float) -> tuple[EmotionEstimate, ...]:
+    def _sense(
+        self,
+        user: str,
+        consent: dict[str, bool],
+        flags: list[str],
+        *,
+        text: str | None = None,
+        audio: Any = None,
+        image: Any = None,
+        now: float,
+    ) -> tuple[EmotionEstimate, ...]:
         blocked = self.settings.privacy.no_biometric_inference
         estimates: list[EmotionEstimate] = []
         if text is not None:
@@ -223,16 +249,21 @@ class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
         for est in found:
             features = est.details.get("features")
             if features:
-                self._keep_personal(user, "voice_baseline", self.parts.update_voice_baseline(baseline, features),
-                                    consent)
+                self._keep_personal(
+                    user, "voice_baseline", self.parts.update_voice_baseline(baseline, features), consent
+                )
         return found
 
-    def _fuse(self, user: str, estimates: tuple[EmotionEstimate, ...], now: float,
-              consent: dict[str, bool]) -> MoodState:
+    def _fuse(
+        self, user: str, estimates: tuple[EmotionEstimate, ...], now: float, consent: dict[str, bool]
+    ) -> MoodState:
         calibration = fusion.Calibration.from_dict(self._personal(user, "calibration"))
         previous = self._local.latest_mood(user)
-        mood = fusion.fuse(estimates, previous=previous, now=now, calibration=calibration,
-                           settings=self.settings.fusion) if estimates or previous else MoodState.unknown(now)
+        mood = (
+            fusion.fuse(estimates, previous=previous, now=now, calibration=calibration, settings=self.settings.fusion)
+            if estimates or previous
+            else MoodState.unknown(now)
+        )
         if estimates:
             updated = fusion.observe(calibration, estimates, settings=self.settings.fusion)
             if updated != calibration:  # baselines move at most every few seconds; skip no-op writes
@@ -241,21 +272,43 @@ class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
         self._local.moods[user] = mood
         return mood
 
-    def _context(self, user: str, message: str, mood: MoodState, estimates: tuple[EmotionEstimate, ...],
-                 new_facts: list[Fact], vectors: retrieval.TurnVectors) -> TurnContext:
+    def _context(
+        self,
+        user: str,
+        message: str,
+        mood: MoodState,
+        estimates: tuple[EmotionEstimate, ...],
+        new_facts: list[Fact],
+        vectors: retrieval.TurnVectors,
+    ) -> TurnContext:
         stated = {(f.kind, f.key) for f in new_facts if f.kind not in ("likes", "dislikes")}
         facts = [f for f in self.store.facts(user) if (f["kind"], f["key"]) not in stated]
         facts += [{"kind": f.kind, "key": f.key, "value": f.value, "text": f.text} for f in new_facts]
-        found = self.store.recall(user, vectors.query, self.settings.retrieved_memories, text=message,
-                                  exclude_recent=self.settings.history_turns // 2,
-                                  min_score=self.settings.memory_min_score)
+        found = self.store.recall(
+            user,
+            vectors.query,
+            self.settings.retrieved_memories,
+            text=message,
+            exclude_recent=self.settings.history_turns // 2,
+            min_score=self.settings.memory_min_score,
+        )
         memories = retrieval.dated(found, time.time())  # with dates, and today's: "when did I…?" needs both
-        history = tuple({"role": t["role"], "content": t["text"]}
-                        for t in self.store.recent_turns(user, self.settings.history_turns))
+        history = tuple(
+            {"role": t["role"], "content": t["text"]}
+            for t in self.store.recent_turns(user, self.settings.history_turns)
+        )
         name = next((f["value"] for f in facts if f["kind"] == "name"), None)
-        return TurnContext(user=user, text=message, mood=mood, estimates=estimates,
-                           facts=tuple(f["text"] for f in facts), memories=tuple(memories), history=history,
-                           trend=self._trend(user), name=name)
+        return TurnContext(
+            user=user,
+            text=message,
+            mood=mood,
+            estimates=estimates,
+            facts=tuple(f["text"] for f in facts),
+            memories=tuple(memories),
+            history=history,
+            trend=self._trend(user),
+            name=name,
+        )
 
     def _trend(self, user: str):
         now = time.time()
@@ -275,16 +328,36 @@ class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
             return None
         self.store.set_user_field(user, "disclosed_at", now)
         if last is None:
-            return "(I'm an AI companion, not a person. I read feelings from your words, and from your voice or face only if you allow it.)"
+            return (
+                "(I'm an AI companion, not a person. I read feelings from your words, and from your voice or face "
+                "only if you allow it.)"
+            )
         return "(A reminder: I'm an AI, not a person. Taking a break is a good idea too.)"
 
-    def _save(self, user: str, message: str, mood: MoodState, outcome: ReplyOutcome, now: float,
-              consent: dict[str, bool], facts: list[Fact], vectors: retrieval.TurnVectors) -> None:
+    def _save(
+        self,
+        user: str,
+        message: str,
+        mood: MoodState,
+        outcome: ReplyOutcome,
+        now: float,
+        consent: dict[str, bool],
+        facts: list[Fact],
+        vectors: retrieval.TurnVectors,
+    ) -> None:
         meta = {"strategy": outcome.strategy.to_dict() if outcome.strategy else None, "flags": list(outcome.flags)}
-        self.store.save_exchange(user, user_text=message, reply_text=outcome.text, at=now, mood=mood, meta=meta,
-                                 embedding=vectors.query, facts=list(zip(facts, vectors.facts)),
-                                 memories=vectors.memories,
-                                 store_mood=bool(consent.get("store_mood")))
+        self.store.save_exchange(
+            user,
+            user_text=message,
+            reply_text=outcome.text,
+            at=now,
+            mood=mood,
+            meta=meta,
+            embedding=vectors.query,
+            facts=list(zip(facts, vectors.facts)),
+            memories=vectors.memories,
+            store_mood=bool(consent.get("store_mood")),
+        )
 
 
 def _stamp_first(pieces: Generator[str, None, Any], marks: dict[str, float], since: float) -> Generator[str, None, Any]:

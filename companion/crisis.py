@@ -14,6 +14,7 @@ Two categories: "self_harm" (suicidal thoughts, plans, self-injury, overdose) an
 resources for the deployment's locale, whatever the language model would have said.
 `COMPANION_CRISIS_CLASSIFIER=off` leaves only the patterns (tests of other parts use it).
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,9 +35,9 @@ CLASSES = ("none", "self_harm", "danger")  # the head's output order
 @dataclass(frozen=True)
 class CrisisCheck:
     is_crisis: bool
-    reason: str = ""                 # "pattern: ..." or "classifier: p=0.93 on '...'"
-    category: str | None = None      # "self_harm" | "danger" when is_crisis
-    score: float = 0.0               # 1.0 for a pattern, the classifier's probability otherwise
+    reason: str = ""  # "pattern: ..." or "classifier: p=0.93 on '...'"
+    category: str | None = None  # "self_harm" | "danger" when is_crisis
+    score: float = 0.0  # 1.0 for a pattern, the classifier's probability otherwise
 
 
 # -- patterns -----------------------------------------------------------------------------------
@@ -94,6 +95,7 @@ class CrisisClassifier:
     def __init__(self, analyzer: Any = None):
         if analyzer is None:  # the shipped text model, whatever text backend the settings name
             from companion import registry
+
             analyzer = registry.create("text", "minilm")
         self.analyzer = analyzer
         self.threshold = float(analyzer.crisis_threshold)
@@ -108,8 +110,9 @@ def from_reading(reading: dict) -> CrisisCheck:
     risk = float(reading["risk"])
     if not reading.get("alarm"):
         return CrisisCheck(False, score=risk)
-    return CrisisCheck(True, f"classifier: p={risk:.2f} ({reading.get('pieces', 1)} pieces read)",
-                       reading["category"], risk)
+    return CrisisCheck(
+        True, f"classifier: p={risk:.2f} ({reading.get('pieces', 1)} pieces read)", reading["category"], risk
+    )
 
 
 _default_lock = threading.Lock()
@@ -138,8 +141,9 @@ def default_classifier() -> CrisisClassifier | None:
         return _default[0]
 
 
-def detect(text: str, *, classifier: CrisisClassifier | None | bool = True, estimates: Sequence[Any] = ()
-           ) -> CrisisCheck:
+def detect(
+    text: str, *, classifier: CrisisClassifier | None | bool = True, estimates: Sequence[Any] = ()
+) -> CrisisCheck:
     """Is this message a crisis? Patterns first (cheap, explicit), then the learned head.
 
     `estimates`: the turn's analyzer estimates; when the shipped text analyzer made one, its crisis
@@ -173,8 +177,11 @@ def detect(text: str, *, classifier: CrisisClassifier | None | bool = True, esti
 # -- the reply ----------------------------------------------------------------------------------
 # crisis line, emergency number, domestic-abuse line (None where we list none)
 RESOURCES: dict[str, tuple[str, str, str | None]] = {
-    "US": ("call or text 988 (the 988 Suicide & Crisis Lifeline)", "911",
-           "the National Domestic Violence Hotline is 1-800-799-7233"),
+    "US": (
+        "call or text 988 (the 988 Suicide & Crisis Lifeline)",
+        "911",
+        "the National Domestic Violence Hotline is 1-800-799-7233",
+    ),
     "UK": ("call Samaritans free on 116 123", "999", "the National Domestic Abuse Helpline is 0808 2000 247"),
     "IE": ("call Samaritans free on 116 123", "112 or 999", "Women's Aid is on 1800 341 900"),
     "CA": ("call or text 988 (the 9-8-8 Suicide Crisis Helpline)", "911", None),
@@ -185,8 +192,11 @@ RESOURCES: dict[str, tuple[str, str, str | None]] = {
     "IN": ("call Tele-MANAS on 14416", "112", None),
 }
 _ALIASES = {"GB": "UK", "EN_GB": "UK", "EN_US": "US"}
-INTERNATIONAL = ("contact a local crisis line (findahelpline.com lists them by country)", "your local emergency number",
-                 None)
+INTERNATIONAL = (
+    "contact a local crisis line (findahelpline.com lists them by country)",
+    "your local emergency number",
+    None,
+)
 
 
 def resources(locale: str | None) -> tuple[str, str, str | None]:
@@ -204,11 +214,17 @@ def crisis_reply(locale: str | None, category: str | None = None) -> str:
     ai = "I'm an AI, not a person, so I can't get help to you myself, but I'm here to keep talking while you reach out."
     if category == "danger":
         extra = f" When you can, {abuse}." if abuse else ""
-        return ("That sounds frightening, and your safety comes first. If you are in danger right now, call "
-                f"{emergency}, or get to a safe place and ask someone nearby for help.{extra} {ai}")
+        return (
+            "That sounds frightening, and your safety comes first. If you are in danger right now, call "
+            f"{emergency}, or get to a safe place and ask someone nearby for help.{extra} {ai}"
+        )
     if category == "self_harm":
-        return ("I'm really sorry you're going through this, and I'm glad you told me. You deserve support from a "
-                f"person right now: please {line}; they are there day and night. If you might act on these thoughts, "
-                f"call {emergency} now. {ai}")
-    return ("I'm really sorry you're going through this, and I'm glad you told me. If you are in danger or might hurt "
-            f"yourself, call {emergency} now. To talk with someone, please {line}. {ai}")
+        return (
+            "I'm really sorry you're going through this, and I'm glad you told me. You deserve support from a "
+            f"person right now: please {line}; they are there day and night. If you might act on these thoughts, "
+            f"call {emergency} now. {ai}"
+        )
+    return (
+        "I'm really sorry you're going through this, and I'm glad you told me. If you are in danger or might hurt "
+        f"yourself, call {emergency} now. To talk with someone, please {line}. {ai}"
+    )

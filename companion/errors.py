@@ -1,4 +1,5 @@
 """Errors the companion raises on purpose. Each message says what to do next."""
+
 from __future__ import annotations
 
 

@@ -24,11 +24,13 @@ How a mood is made (docs/fusion.md has the maths and the evaluation behind each 
 Input rules: None items are skipped (an analyzer that saw no face / heard silence); any other
 non-EmotionEstimate, an estimate later than now + clock_skew_s, or a bad setting raises
 InvalidFusionInput (a ValueError); settings that are not a FusionSettings (or None, the defaults) raise
-WrongType. Every knob is a FusionSettings field (COMPANION_FUSION__<NAME>), read directly. A previous mood stamped after `now` (the app's own state,
-e.g. a feedback mood written a moment later) counts as fresh rather than failing the turn. Duplicates: an identical estimate passed twice counts once;
+WrongType. Every knob is a FusionSettings field (COMPANION_FUSION__<NAME>), read directly. A previous
+mood stamped after `now` (the app's own state, e.g. a feedback mood written a moment later) counts as
+fresh rather than failing the turn. Duplicates: an identical estimate passed twice counts once;
 several different readings of one modality (webcam frames) pool into one reading whose say is
 its best frame's evidence, so a modality's weight never grows with the number of frames.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,15 +38,37 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from companion.calibration import (DEFAULT_ACCURACY, RELIABILITY_MAX, RELIABILITY_MIN, Calibration,
-                                   InvalidFusionInput, check_items, check_label, correct, debias, decay,
-                                   fusion_settings, observe, reliability_from_accuracy)
+from companion.calibration import (
+    DEFAULT_ACCURACY,
+    RELIABILITY_MAX,
+    RELIABILITY_MIN,
+    Calibration,
+    InvalidFusionInput,
+    check_items,
+    check_label,
+    correct,
+    debias,
+    decay,
+    fusion_settings,
+    observe,
+    reliability_from_accuracy,
+)
 from companion.config import FusionSettings
 from companion.trend import Trend, trend
 from companion.types import EMOTIONS, MODALITIES, EmotionEstimate, MoodState, argmax, circumplex_position
 
-__all__ = ["fuse", "Calibration", "learn", "observe", "trend", "Trend", "InvalidFusionInput",
-           "POOLING_RULES", "pool", "reliability_from_accuracy"]
+__all__ = [
+    "fuse",
+    "Calibration",
+    "learn",
+    "observe",
+    "trend",
+    "Trend",
+    "InvalidFusionInput",
+    "POOLING_RULES",
+    "pool",
+    "reliability_from_accuracy",
+]
 
 POOLING_RULES = ("log_linear", "linear", "max_confidence")
 
@@ -56,14 +80,15 @@ class _Source:
     name: str
     probs: Mapping[str, float]
     residual: tuple[float, float]  # own (valence, arousal) minus the circumplex of probs
-    evidence: float                # confidence x decay, 0..1
-    weight: float                  # evidence x reliability
-    shares: Mapping[str, float]    # how this source's weight splits over modalities
+    evidence: float  # confidence x decay, 0..1
+    weight: float  # evidence x reliability
+    shares: Mapping[str, float]  # how this source's weight splits over modalities
     raw: Mapping[str, float] | None = None  # the reading before calibration (modalities only)
 
 
-def pool(dists: Sequence[Mapping[str, float]], weights: Sequence[float], rule: str = "linear",
-         floor: float = 1e-3) -> dict[str, float]:
+def pool(
+    dists: Sequence[Mapping[str, float]], weights: Sequence[float], rule: str = "linear", floor: float = 1e-3
+) -> dict[str, float]:
     """Pool distributions with non-negative weights (normalised here). A lone distribution passes
     through unchanged; `floor` keeps one channel's near-zero from vetoing a class outright."""
     if rule not in POOLING_RULES:
@@ -94,8 +119,9 @@ def _residual(est: EmotionEstimate) -> tuple[float, float]:
     return est.valence - v, est.arousal - a
 
 
-def pool_modality(group: Sequence[EmotionEstimate], now: float,
-                  settings: FusionSettings | None = None) -> dict[str, float] | None:
+def pool_modality(
+    group: Sequence[EmotionEstimate], now: float, settings: FusionSettings | None = None
+) -> dict[str, float] | None:
     """One modality's estimates -> one raw (uncalibrated) reading; None when all carry no evidence."""
     settings = fusion_settings(settings)
     group = sorted(group, key=_order)
@@ -110,8 +136,9 @@ def _order(est: EmotionEstimate) -> tuple:
     return (est.at, est.confidence, est.source, tuple(est.probs[k] for k in EMOTIONS), est.valence, est.arousal)
 
 
-def _modality_source(m: str, group: list[EmotionEstimate], now: float, cal: Calibration,
-                     settings: FusionSettings) -> _Source | None:
+def _modality_source(
+    m: str, group: list[EmotionEstimate], now: float, cal: Calibration, settings: FusionSettings
+) -> _Source | None:
     reliability = float(settings.weights.get(m, 1.0)) * cal.reliability(m)
     group = sorted(group, key=_order)
     evidence = [e.confidence * decay(now - e.at, settings.half_life_s) for e in group]
@@ -121,24 +148,36 @@ def _modality_source(m: str, group: list[EmotionEstimate], now: float, cal: Cali
     raw = pool_modality(group, now, settings)
     probs = correct(cal, m, raw, now, settings)
     residuals = [_residual(e) for e in group]
-    residual = (sum(w * r[0] for w, r in zip(evidence, residuals)) / total,
-                sum(w * r[1] for w, r in zip(evidence, residuals)) / total)
+    residual = (
+        sum(w * r[0] for w, r in zip(evidence, residuals)) / total,
+        sum(w * r[1] for w, r in zip(evidence, residuals)) / total,
+    )
     best = max(evidence)
     return _Source(m, probs, residual, best, best * reliability, {m: 1.0}, raw)
 
 
-def modality_sources(items: Sequence[EmotionEstimate], now: float, cal: Calibration,
-                     settings: FusionSettings | None = None) -> list[_Source]:
+def modality_sources(
+    items: Sequence[EmotionEstimate], now: float, cal: Calibration, settings: FusionSettings | None = None
+) -> list[_Source]:
     """One calibrated source per modality that carries evidence, in MODALITIES order."""
     settings = fusion_settings(settings)
     unique = list({_order(e) + (e.modality,): e for e in items}.values())  # the same reading twice is one
-    return [src for m in MODALITIES
-            if (group := [e for e in unique if e.modality == m])
-            and (src := _modality_source(m, group, now, cal, settings)) is not None]
+    return [
+        src
+        for m in MODALITIES
+        if (group := [e for e in unique if e.modality == m])
+        and (src := _modality_source(m, group, now, cal, settings)) is not None
+    ]
 
 
-def learn(calibration: Calibration, estimates: Any, label: str, settings: FusionSettings | None = None, *,
-          now: float | None = None) -> Calibration:
+def learn(
+    calibration: Calibration,
+    estimates: Any,
+    label: str,
+    settings: FusionSettings | None = None,
+    *,
+    now: float | None = None,
+) -> Calibration:
     """The user said how they feel (`label`) about the turn that produced `estimates`.
 
     Reliability: each channel's accuracy for this user is estimated online, shrunk toward its
@@ -177,8 +216,18 @@ def learn(calibration: Calibration, estimates: Any, label: str, settings: Fusion
             mass[k] = round(mass.get(k, 0.0) + q[k], 6)
     labels = dict(calibration.label_counts)
     labels[label] = labels.get(label, 0.0) + 1.0
-    return Calibration(weights, calibration.baselines, calibration.baseline_weight, calibration.baseline_at,
-                       said, put, labels, calibration.feedbacks + 1, hits, trials)
+    return Calibration(
+        weights,
+        calibration.baselines,
+        calibration.baseline_weight,
+        calibration.baseline_at,
+        said,
+        put,
+        labels,
+        calibration.feedbacks + 1,
+        hits,
+        trials,
+    )
 
 
 def _previous_source(previous: MoodState, now: float, settings: FusionSettings) -> _Source | None:
@@ -188,8 +237,14 @@ def _previous_source(previous: MoodState, now: float, settings: FusionSettings) 
     v, a = circumplex_position(previous.probs)
     total = sum(previous.contributions.values())
     shares = {m: w / total for m, w in previous.contributions.items()} if total > 0 else {}
-    return _Source("previous", dict(previous.probs), (previous.valence - v, previous.arousal - a), evidence,
-                   evidence * settings.carry_weight, shares)
+    return _Source(
+        "previous",
+        dict(previous.probs),
+        (previous.valence - v, previous.arousal - a),
+        evidence,
+        evidence * settings.carry_weight,
+        shares,
+    )
 
 
 def _clamp(x: float) -> float:
@@ -210,13 +265,15 @@ def _conflicts(sources: Sequence[_Source], settings: FusionSettings) -> tuple[st
     sure = [(s.name, _valence(s)) for s in sources if s.name in MODALITIES and s.evidence >= threshold]
     clashing: set[str] = set()
     for i, (m1, v1) in enumerate(sure):
-        for m2, v2 in sure[i + 1:]:
+        for m2, v2 in sure[i + 1 :]:
             if (v1 < line) != (v2 < line) and abs(v1 - v2) >= gap:
                 clashing.update((m1, m2))
     text = next((s for s in sources if s.name == "text"), None)
-    if (text is not None
-            and settings.masking_text_confidence <= text.evidence < settings.clear_text_confidence
-            and line <= _valence(text) < settings.positive_valence):
+    if (
+        text is not None
+        and settings.masking_text_confidence <= text.evidence < settings.clear_text_confidence
+        and line <= _valence(text) < settings.positive_valence
+    ):
         partner = settings.masking_confidence
         for s in sources:
             if s.name in ("voice", "face") and s.evidence >= partner and _valence(s) < line:
@@ -224,8 +281,9 @@ def _conflicts(sources: Sequence[_Source], settings: FusionSettings) -> tuple[st
     return tuple(m for m in MODALITIES if m in clashing)
 
 
-def _guard_clear_text(sources: Sequence[_Source], weights: list[float], rule: str, cal: Calibration,
-                      settings: FusionSettings) -> list[float]:
+def _guard_clear_text(
+    sources: Sequence[_Source], weights: list[float], rule: str, cal: Calibration, settings: FusionSettings
+) -> list[float]:
     """A lone voice or face reading below override_confidence cannot take the label from a clear text
     reading: its weight is cut to the most that leaves the text's label on top. It still pulls the
     probabilities toward its reading, lowers confidence (spread) and can mark incongruence.
@@ -262,9 +320,14 @@ def _guard_clear_text(sources: Sequence[_Source], weights: list[float], rule: st
     return [w * lo if j == i else w for j, w in enumerate(weights)]
 
 
-def fuse(estimates: Sequence[EmotionEstimate | None], *, previous: MoodState | None = None,
-         now: float | None = None, calibration: Calibration | None = None,
-         settings: FusionSettings | None = None) -> MoodState:
+def fuse(
+    estimates: Sequence[EmotionEstimate | None],
+    *,
+    previous: MoodState | None = None,
+    now: float | None = None,
+    calibration: Calibration | None = None,
+    settings: FusionSettings | None = None,
+) -> MoodState:
     """This turn's estimates (+ the decayed previous mood, the user's calibration) -> MoodState.
     MoodState.unknown(now) when nothing carries evidence. settings None = FusionSettings() defaults."""
     items = check_items(estimates)
@@ -275,8 +338,10 @@ def fuse(estimates: Sequence[EmotionEstimate | None], *, previous: MoodState | N
     skew = settings.clock_skew_s
     for est in items:
         if est.at > now + skew:
-            raise InvalidFusionInput(f"{est.modality} estimate from {est.source!r} is {est.at - now:.1f} s in the "
-                                     f"future (tolerance {skew} s); check the clock or pass now=")
+            raise InvalidFusionInput(
+                f"{est.modality} estimate from {est.source!r} is {est.at - now:.1f} s in the "
+                f"future (tolerance {skew} s); check the clock or pass now="
+            )
     if previous is not None and not isinstance(previous, MoodState):
         raise InvalidFusionInput(f"previous must be a MoodState or None, got {type(previous).__name__}")
     rule = settings.pooling
@@ -315,6 +380,13 @@ def fuse(estimates: Sequence[EmotionEstimate | None], *, previous: MoodState | N
     spread = sum(h * 0.5 * sum(abs(s.probs[k] - probs[k]) for k in EMOTIONS) for h, s in zip(share, sources))
     # Only a modality that carries weight in this mood can be said to disagree with it.
     clashing = tuple(m for m in _conflicts(sources, settings) if m in contributions)
-    return MoodState(probs=probs, valence=valence, arousal=arousal,
-                     confidence=max(0.0, min(1.0, (1.0 - doubt) * (1.0 - spread))),
-                     contributions=contributions, incongruent=bool(clashing), disagreeing=clashing, at=now)
+    return MoodState(
+        probs=probs,
+        valence=valence,
+        arousal=arousal,
+        confidence=max(0.0, min(1.0, (1.0 - doubt) * (1.0 - spread))),
+        contributions=contributions,
+        incongruent=bool(clashing),
+        disagreeing=clashing,
+        at=now,
+    )

@@ -4,6 +4,7 @@ conversation, mood history), the web sign-in, and the parts an app drives direct
 Apps (the web app, the CLI, an embedder's code) use these and never reach into `Companion.store`
 or `Companion.parts`: the store's layout and the components may change, these methods stay.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -58,8 +59,7 @@ class ProfileMethods:
         return self.store.moods(validate_user(user), since=since)
 
     # -- web sign-in --------------------------------------------------------------------------------
-    def sign_in(self, user: object, passphrase: object,
-                throttle: accounts.Throttle | None = None) -> accounts.Account:
+    def sign_in(self, user: object, passphrase: object, throttle: accounts.Throttle | None = None) -> accounts.Account:
         """Sign in with a name and a passphrase: the first sign-in creates the account, later ones
         must give the same passphrase. `throttle` limits wrong guesses per name (the web app keeps
         one). Raises accounts.SignInError (an InvalidInput) with a message to show the user."""
@@ -77,8 +77,10 @@ class ProfileMethods:
         try:
             samples = registry.function("load_audio")(path, max_seconds=max_seconds)
         except CompanionError:  # AudioError: undecodable, empty, odd format
-            raise InvalidInput(f"Ember could not read \u201c{Path(path).name}\u201d as a sound recording. "
-                               "Please send a WAV, FLAC, OGG or MP3 file, or record with the microphone.") from None
+            raise InvalidInput(
+                f"Ember could not read \u201c{Path(path).name}\u201d as a sound recording. "
+                "Please send a WAV, FLAC, OGG or MP3 file, or record with the microphone."
+            ) from None
         rate = registry.function("audio_rate")()
         return rate, samples, len(samples) / rate
 

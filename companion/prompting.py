@@ -1,4 +1,5 @@
 """Prompt templates live as text files in prompts/ and are loaded by name."""
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -3,6 +3,7 @@
 One Protocol per backend kind of the registry (PROTOCOLS); components.py types what it builds with
 them, and tests/test_protocols.py checks every registered backend against its kind's Protocol.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterator, Mapping, Protocol, Sequence, runtime_checkable
@@ -28,8 +29,16 @@ class Generator(Protocol):
 
     name: str
 
-    def stream(self, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float,
-               top_p: float, seed: int | None = None, stop: Sequence[str] = ()) -> Iterator[str]: ...
+    def stream(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]: ...
 
 
 @runtime_checkable

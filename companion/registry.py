@@ -6,6 +6,7 @@ modules are imported when a backend is created or a function first called, so `i
 stays free of torch, model files and sockets. Adding a backend is adding a line here; its contract
 is the Protocol of its kind in companion/protocols.py (PROTOCOLS there, checked by tests/test_protocols.py).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -45,15 +46,15 @@ BACKENDS: Mapping[str, Mapping[str, str]] = {
 
 FUNCTIONS: Mapping[str, str] = {
     # model locators (pipelines/loading.py, the only code that finds model files)
-    "llm_gguf": "pipelines.loading:llm_gguf",              # (model path | None) -> GGUF Path, or MissingModel
-    "llm_adapter": "pipelines.loading:llm_adapter",        # (adapter setting, model) -> checked LoRA Path | None
-    "smollm2_gguf": "pipelines.loading:smollm2_gguf",      # () -> the embedded SmolLM2 GGUF Path
-    "torch_threads": "pipelines.loading:torch_threads",    # (n | None) -> None
+    "llm_gguf": "pipelines.loading:llm_gguf",  # (model path | None) -> GGUF Path, or MissingModel
+    "llm_adapter": "pipelines.loading:llm_adapter",  # (adapter setting, model) -> checked LoRA Path | None
+    "smollm2_gguf": "pipelines.loading:smollm2_gguf",  # () -> the embedded SmolLM2 GGUF Path
+    "torch_threads": "pipelines.loading:torch_threads",  # (n | None) -> None
     # voice messages: decode any sound file to mono float32 at the analyzers' rate
-    "load_audio": "pipelines.audio:load",                  # (path, max_seconds=) -> samples, or AudioError
-    "audio_rate": "pipelines.audio:sample_rate",           # () -> samples per second of load_audio's output
+    "load_audio": "pipelines.audio:load",  # (path, max_seconds=) -> samples, or AudioError
+    "audio_rate": "pipelines.audio:sample_rate",  # () -> samples per second of load_audio's output
     # the voice analyzer's per-user baseline (its input features, folded in turn by turn)
-    "voice_baseline": "pipelines.voice:update_baseline",   # (baseline | None, features) -> baseline
+    "voice_baseline": "pipelines.voice:update_baseline",  # (baseline | None, features) -> baseline
 }
 
 OFF = ("", "none", "off", "false", "0", "disabled")
@@ -87,7 +88,8 @@ def resolve(kind: str, name: str) -> type:
     except KeyError:
         raise UnknownBackend(
             f"unknown {kind} backend {name!r}; valid names are {sorted(table)}"
-            + (" (or 'none' to switch it off)" if kind in ("text", "voice", "face") else "")) from None
+            + (" (or 'none' to switch it off)" if kind in ("text", "voice", "face") else "")
+        ) from None
     return _load(target)
 
 
@@ -105,10 +107,13 @@ def accepted_options(kind: str, name: str) -> frozenset[str]:
     cls = resolve(kind, name)
     params = inspect.signature(cls).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        raise WrongType(f"{kind} backend {name!r} ({cls.__qualname__}) takes **kwargs: a backend must "
-                        "declare its options, so that an unknown one is an error")
-    return frozenset(p.name for p in params
-                     if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
+        raise WrongType(
+            f"{kind} backend {name!r} ({cls.__qualname__}) takes **kwargs: a backend must "
+            "declare its options, so that an unknown one is an error"
+        )
+    return frozenset(
+        p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
 
 
 def check_options(kind: str, name: str, given: Mapping[str, Any], *, setting: str | None = None) -> None:
@@ -117,8 +122,10 @@ def check_options(kind: str, name: str, given: Mapping[str, Any], *, setting: st
     unknown = sorted(set(given) - accepted)
     if unknown:
         where = f" (from {setting})" if setting else ""
-        raise BadSetting(f"the {kind} backend {name!r} has no option {', '.join(map(repr, unknown))}{where}; "
-                         f"its options are {sorted(accepted) or 'none'}")
+        raise BadSetting(
+            f"the {kind} backend {name!r} has no option {', '.join(map(repr, unknown))}{where}; "
+            f"its options are {sorted(accepted) or 'none'}"
+        )
 
 
 def create(kind: str, name: str, /, **options: Any) -> Any:

@@ -9,6 +9,7 @@ Hook (Companion.__init__, after the store exists):
 and in Companion.close():
     if self._retention: self._retention.stop()
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,8 +30,10 @@ def purge(store: Any, retention_days: float | None, *, now: float | None = None)
     if retention_days is None:
         return {}
     if retention_days < 0:
-        raise InvalidInput(f"retention_days is {retention_days}; use a number of days >= 0, "
-                           "or leave COMPANION_PRIVACY__RETENTION_DAYS unset to keep history")
+        raise InvalidInput(
+            f"retention_days is {retention_days}; use a number of days >= 0, "
+            "or leave COMPANION_PRIVACY__RETENTION_DAYS unset to keep history"
+        )
     now = time.time() if now is None else now
     counts = store.purge_older_than(now - retention_days * DAY_S)
     if any(counts.values()):
@@ -45,8 +48,9 @@ def purge(store: Any, retention_days: float | None, *, now: float | None = None)
 class RetentionTimer:
     """Runs `purge` every `interval_s` seconds on a daemon thread until `stop()`."""
 
-    def __init__(self, store: Any, retention_days: float, *, interval_s: float = DAY_S,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self, store: Any, retention_days: float, *, interval_s: float = DAY_S, clock: Callable[[], float] = time.time
+    ):
         if interval_s <= 0:
             raise InvalidInput(f"retention interval must be > 0 seconds, got {interval_s}")
         self.store, self.retention_days, self.interval_s, self.clock = store, retention_days, interval_s, clock

@@ -18,6 +18,7 @@ Examples: a pattern rule matches a text when it is found anywhere in it (re.sear
 matches the whole text; a word list when one of its words stands in the text as a whole word
 (case-insensitive). tests/test_rules.py checks every example of every file.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,8 @@ class Rule:
     file: str
     name: str
     why: str
-    regex: re.Pattern            # the compiled pattern; for a word list, its words as whole words
-    source: str                  # the pattern with its {references} filled in, as put into other patterns
+    regex: re.Pattern  # the compiled pattern; for a word list, its words as whole words
+    source: str  # the pattern with its {references} filled in, as put into other patterns
     words: tuple[str, ...] = ()  # a word list's words, in file order
     group: str = ""
     part: bool = False
@@ -139,8 +140,11 @@ def load(file: str) -> RuleSet:
             raise RuleError(f"{path}: rule {name!r} needs a 'pattern' or 'words', not both or neither")
         if not isinstance(entry.get("why"), str) or not entry["why"].strip():
             raise RuleError(f"{path}: rule {name!r} has no 'why'")
-        if "words" in entry and not (isinstance(entry["words"], list) and entry["words"]
-                                     and all(isinstance(w, str) and w for w in entry["words"])):
+        if "words" in entry and not (
+            isinstance(entry["words"], list)
+            and entry["words"]
+            and all(isinstance(w, str) and w for w in entry["words"])
+        ):
             raise RuleError(f"{path}: rule {name!r}: 'words' must be a list of non-empty strings")
         if "pattern" in entry:
             pattern = entry["pattern"]
@@ -197,9 +201,18 @@ def load(file: str) -> RuleSet:
             regex = re.compile(rf"(?<!\w){text}(?!\w)", re.I) if words else re.compile(text, flags)
         except re.error as exc:
             raise RuleError(f"{path}: rule {name!r}: the pattern does not compile: {exc}") from exc
-        built[name] = Rule(file=file, name=name, why=entry["why"].strip(), regex=regex, source=text, words=words,
-                           group=entry.get("group", ""), part=bool(entry.get("part", False)),
-                           match=tuple(entry.get("match", ())), no_match=tuple(entry.get("no_match", ())))
+        built[name] = Rule(
+            file=file,
+            name=name,
+            why=entry["why"].strip(),
+            regex=regex,
+            source=text,
+            words=words,
+            group=entry.get("group", ""),
+            part=bool(entry.get("part", False)),
+            match=tuple(entry.get("match", ())),
+            no_match=tuple(entry.get("no_match", ())),
+        )
     return RuleSet(file, data.get("about", ""), MappingProxyType(built))
 
 

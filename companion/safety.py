@@ -1,4 +1,5 @@
 """Input limits and user-id rules (crisis detection lives in companion/crisis.py)."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -15,8 +16,10 @@ def validate_user(user: object) -> str:
         raise InvalidInput(f"user id must be a string, got {type(user).__name__}")
     if len(user) > 64 or not USER_ID.match(user) or ".." in user:
         shown = user[:40] + ("…" if len(user) > 40 else "")
-        raise InvalidInput(f"invalid user id {shown!r}: use 1-64 letters, digits, '_', '.', '@' or '-', "
-                           "starting with a letter or digit")
+        raise InvalidInput(
+            f"invalid user id {shown!r}: use 1-64 letters, digits, '_', '.', '@' or '-', "
+            "starting with a letter or digit"
+        )
     return user
 
 
@@ -29,6 +32,8 @@ def clean_message(text: object, max_chars: int) -> str:
     if not text:
         raise InvalidInput("the message is empty: type something, or send audio or an image")
     if len(text) > max_chars:
-        raise InvalidInput(f"the message is {len(text):,} characters; the limit is {max_chars:,} "
-                           "(COMPANION_PRIVACY__MAX_MESSAGE_CHARS). Split it into shorter messages.")
+        raise InvalidInput(
+            f"the message is {len(text):,} characters; the limit is {max_chars:,} "
+            "(COMPANION_PRIVACY__MAX_MESSAGE_CHARS). Split it into shorter messages."
+        )
     return text

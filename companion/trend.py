@@ -4,6 +4,7 @@ the trend only says "valence has been low on N of the last days"; the wording is
 Days are 24-hour windows counted back from `now` (no time zone needed, so the function stays
 pure). A day's valence is the confidence-weighted mean of that day's known moods.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,18 +21,24 @@ DAY_S = 86400.0
 
 @dataclass(frozen=True)
 class Trend:
-    valence_slope_per_day: float   # least-squares slope of daily valence (per day; < 0 = getting lower)
-    low_days_share: float          # share of days with data whose valence was below low_valence
-    days: int                      # days with data in the window
-    needs_checkin: bool            # low mood on several recent days: the companion may gently ask
-    mean_valence: float = 0.0      # over the days with data
-    low_days_recent: int = 0       # low days within the check-in window
+    valence_slope_per_day: float  # least-squares slope of daily valence (per day; < 0 = getting lower)
+    low_days_share: float  # share of days with data whose valence was below low_valence
+    days: int  # days with data in the window
+    needs_checkin: bool  # low mood on several recent days: the companion may gently ask
+    mean_valence: float = 0.0  # over the days with data
+    low_days_recent: int = 0  # low days within the check-in window
     daily: tuple[tuple[int, float], ...] = ()  # (days ago, valence), oldest first
 
     def to_dict(self) -> dict[str, Any]:
-        return {"valence_slope_per_day": self.valence_slope_per_day, "low_days_share": self.low_days_share,
-                "days": self.days, "needs_checkin": self.needs_checkin, "mean_valence": self.mean_valence,
-                "low_days_recent": self.low_days_recent, "daily": [list(d) for d in self.daily]}
+        return {
+            "valence_slope_per_day": self.valence_slope_per_day,
+            "low_days_share": self.low_days_share,
+            "days": self.days,
+            "needs_checkin": self.needs_checkin,
+            "mean_valence": self.mean_valence,
+            "low_days_recent": self.low_days_recent,
+            "daily": [list(d) for d in self.daily],
+        }
 
 
 def daily_valence(history: Sequence[MoodState], now: float, window_days: int) -> dict[int, float]:
@@ -60,8 +67,7 @@ def _slope(points: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx > 0 else 0.0
 
 
-def trend(history: Sequence[MoodState], *, now: float | None = None,
-          settings: FusionSettings | None = None) -> Trend:
+def trend(history: Sequence[MoodState], *, now: float | None = None, settings: FusionSettings | None = None) -> Trend:
     """Trend over the last `trend_days` (14). needs_checkin: within the last `checkin_days` (7), at
     least `checkin_min_low_days` (3) days had valence below `low_valence` (-0.3), and they were at
     least half of the days with data there. Those four are FusionSettings fields; None = defaults."""
@@ -79,7 +85,12 @@ def trend(history: Sequence[MoodState], *, now: float | None = None,
     low_recent = [ago for ago in low_days if ago < recent_days]
     needs = len(low_recent) >= min_low and 2 * len(low_recent) >= len(recent)
     ordered = sorted(daily.items(), reverse=True)
-    return Trend(valence_slope_per_day=_slope([(-ago, v) for ago, v in ordered]),
-                 low_days_share=len(low_days) / len(daily), days=len(daily), needs_checkin=needs,
-                 mean_valence=sum(daily.values()) / len(daily), low_days_recent=len(low_recent),
-                 daily=tuple((ago, round(v, 4)) for ago, v in ordered))
+    return Trend(
+        valence_slope_per_day=_slope([(-ago, v) for ago, v in ordered]),
+        low_days_share=len(low_days) / len(daily),
+        days=len(daily),
+        needs_checkin=needs,
+        mean_valence=sum(daily.values()) / len(daily),
+        low_days_recent=len(low_recent),
+        daily=tuple((ago, round(v, 4)) for ago, v in ordered),
+    )

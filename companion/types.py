@@ -3,6 +3,7 @@
 Every type validates itself on construction, so a bad estimate is rejected where it
 is made, not three modules later when a plot or a prompt misbehaves.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,15 +20,17 @@ MODALITIES: tuple[str, ...] = ("text", "voice", "face")
 # Circumplex coordinates (valence, arousal) per label, after Russell (1980) and the
 # placements used by Scherer's Geneva wheel. Used wherever a model gives class
 # probabilities but no dimensional output (face, fusion fallbacks).
-CIRCUMPLEX: Mapping[str, tuple[float, float]] = MappingProxyType({
-    "neutral": (0.0, 0.0),
-    "joy": (0.8, 0.5),
-    "sadness": (-0.7, -0.4),
-    "anger": (-0.6, 0.7),
-    "fear": (-0.7, 0.6),
-    "surprise": (0.2, 0.8),
-    "disgust": (-0.7, 0.2),
-})
+CIRCUMPLEX: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {
+        "neutral": (0.0, 0.0),
+        "joy": (0.8, 0.5),
+        "sadness": (-0.7, -0.4),
+        "anger": (-0.6, 0.7),
+        "fear": (-0.7, 0.6),
+        "surprise": (0.2, 0.8),
+        "disgust": (-0.7, 0.2),
+    }
+)
 
 _SUM_TOLERANCE = 1e-3
 
@@ -59,7 +62,8 @@ def check_probs(probs: Mapping[str, float]) -> Mapping[str, float]:
     total = sum(clean.values())
     if abs(total - 1.0) > _SUM_TOLERANCE:
         raise InvalidEstimate(
-            f"probabilities must sum to 1 (got {total:.6f}); normalise with companion.types.normalize()")
+            f"probabilities must sum to 1 (got {total:.6f}); normalise with companion.types.normalize()"
+        )
     return MappingProxyType({k: v / total for k, v in clean.items()})
 
 
@@ -122,16 +126,29 @@ class EmotionEstimate:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "modality": self.modality, "label": self.label, "probs": dict(self.probs),
-            "valence": self.valence, "arousal": self.arousal, "confidence": self.confidence,
-            "source": self.source, "at": self.at, "details": _jsonable(self.details),
+            "modality": self.modality,
+            "label": self.label,
+            "probs": dict(self.probs),
+            "valence": self.valence,
+            "arousal": self.arousal,
+            "confidence": self.confidence,
+            "source": self.source,
+            "at": self.at,
+            "details": _jsonable(self.details),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "EmotionEstimate":
-        return cls(modality=data["modality"], probs=data["probs"], valence=data["valence"],
-                   arousal=data["arousal"], confidence=data["confidence"], source=data["source"],
-                   at=data.get("at", time.time()), details=data.get("details", {}))
+        return cls(
+            modality=data["modality"],
+            probs=data["probs"],
+            valence=data["valence"],
+            arousal=data["arousal"],
+            confidence=data["confidence"],
+            source=data["source"],
+            at=data.get("at", time.time()),
+            details=data.get("details", {}),
+        )
 
 
 UNIFORM: Mapping[str, float] = MappingProxyType({k: 1.0 / len(EMOTIONS) for k in EMOTIONS})
@@ -163,8 +180,9 @@ class MoodState:
         unknown = set(self.contributions) - set(MODALITIES)
         if unknown:
             raise InvalidEstimate(f"contributions name unknown modalities {sorted(unknown)}")
-        object.__setattr__(self, "contributions",
-                           MappingProxyType({k: float(v) for k, v in self.contributions.items()}))
+        object.__setattr__(
+            self, "contributions", MappingProxyType({k: float(v) for k, v in self.contributions.items()})
+        )
         object.__setattr__(self, "disagreeing", tuple(self.disagreeing))
 
     @property
@@ -173,24 +191,37 @@ class MoodState:
 
     @classmethod
     def unknown(cls, at: float | None = None) -> "MoodState":
-        return cls(probs=UNIFORM, valence=0.0, arousal=0.0, confidence=0.0,
-                   at=time.time() if at is None else at, known=False)
+        return cls(
+            probs=UNIFORM, valence=0.0, arousal=0.0, confidence=0.0, at=time.time() if at is None else at, known=False
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "label": self.label, "known": self.known, "probs": dict(self.probs),
-            "valence": self.valence, "arousal": self.arousal, "confidence": self.confidence,
-            "contributions": dict(self.contributions), "incongruent": self.incongruent,
-            "disagreeing": list(self.disagreeing), "at": self.at,
+            "label": self.label,
+            "known": self.known,
+            "probs": dict(self.probs),
+            "valence": self.valence,
+            "arousal": self.arousal,
+            "confidence": self.confidence,
+            "contributions": dict(self.contributions),
+            "incongruent": self.incongruent,
+            "disagreeing": list(self.disagreeing),
+            "at": self.at,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "MoodState":
-        return cls(probs=data["probs"], valence=data["valence"], arousal=data["arousal"],
-                   confidence=data["confidence"], contributions=data.get("contributions", {}),
-                   incongruent=data.get("incongruent", False),
-                   disagreeing=tuple(data.get("disagreeing", ())), at=data.get("at", time.time()),
-                   known=data.get("known", True))
+        return cls(
+            probs=data["probs"],
+            valence=data["valence"],
+            arousal=data["arousal"],
+            confidence=data["confidence"],
+            contributions=data.get("contributions", {}),
+            incongruent=data.get("incongruent", False),
+            disagreeing=tuple(data.get("disagreeing", ())),
+            at=data.get("at", time.time()),
+            known=data.get("known", True),
+        )
 
 
 @dataclass(frozen=True)
@@ -224,12 +255,13 @@ class Reply:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "text": self.text, "mood": self.mood.to_dict(),
+            "text": self.text,
+            "mood": self.mood.to_dict(),
             "estimates": [e.to_dict() for e in self.estimates],
             "strategy": self.strategy.to_dict() if self.strategy else None,
-            "audio": None if self.audio is None else {"sample_rate": self.audio[0],
-                                                      "samples": len(self.audio[1])},
-            "flags": list(self.flags), "transcript": self.transcript,
+            "audio": None if self.audio is None else {"sample_rate": self.audio[0], "samples": len(self.audio[1])},
+            "flags": list(self.flags),
+            "transcript": self.transcript,
             "context": _jsonable(self.context),
         }
 

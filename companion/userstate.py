@@ -6,6 +6,7 @@ estimates), holds what the user did not allow storing (per-session calibration),
 streamed Reply to its caller. A user forgotten and started again (by any instance) gets a new
 `users.created_at`, and `sync` then drops everything this process still held about them.
 """
+
 from __future__ import annotations
 
 import threading
@@ -20,7 +21,7 @@ class UserState:
     def __init__(self, store: Any):
         self.store = store
         self._guard = threading.Lock()
-        self._locks: dict[str, list] = {}   # user -> [lock, holders and waiters]; gone when nobody needs it
+        self._locks: dict[str, list] = {}  # user -> [lock, holders and waiters]; gone when nobody needs it
         self._epochs: dict[str, float] = {}  # user -> users.created_at the caches below belong to
         self.moods: dict[str, MoodState] = {}
         self.last: dict[str, Reply] = {}

@@ -4,6 +4,7 @@ One place decides how odd input is handled, so the transcriber and the voice ana
 agree: int16/int32/uint8 are scaled to [-1, 1], stereo is averaged, any rate is resampled
 to 16 kHz, NaN/inf and undecodable files raise AudioError (a ValueError) saying what to do.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,7 @@ from companion.errors import CompanionError
 
 SAMPLE_RATE = 16_000
 MIN_RATE, MAX_RATE = 4_000, 384_000
-SILENCE_PEAK = 1e-3          # ~ -60 dBFS: below this peak a clip counts as silence
+SILENCE_PEAK = 1e-3  # ~ -60 dBFS: below this peak a clip counts as silence
 _MAX_CHANNELS = 8
 
 
@@ -37,8 +38,7 @@ def load(signal: Any, *, max_seconds: float | None = None, keep: str = "start") 
     elif isinstance(signal, (tuple, list)) and len(signal) == 2:
         rate, samples = signal
     else:
-        raise AudioError("audio must be (sample_rate, samples) or a file path, got "
-                         f"{type(signal).__name__}")
+        raise AudioError(f"audio must be (sample_rate, samples) or a file path, got {type(signal).__name__}")
     rate = _check_rate(rate)
     mono = to_mono_float(samples)
     if max_seconds is not None and len(mono) > int(max_seconds * rate):
@@ -55,8 +55,7 @@ def _read_file(path: Path) -> tuple[int, np.ndarray]:
     try:
         samples, rate = sf.read(str(path), dtype="float32", always_2d=False)
     except Exception as exc:  # libsndfile raises its own error types for every bad file
-        raise AudioError(f"could not decode {str(path)!r} as audio ({exc}); use a WAV, FLAC, OGG "
-                         "or MP3 file") from None
+        raise AudioError(f"could not decode {str(path)!r} as audio ({exc}); use a WAV, FLAC, OGG or MP3 file") from None
     return rate, samples
 
 
@@ -66,8 +65,9 @@ def _check_rate(rate: Any) -> int:
     except (TypeError, ValueError, OverflowError):  # inf overflows int()
         raise AudioError(f"sample rate must be an integer number of Hz, got {rate!r}") from None
     if value != rate or not MIN_RATE <= value <= MAX_RATE:
-        raise AudioError(f"sample rate {rate!r} Hz is not usable; expected {MIN_RATE}..{MAX_RATE} Hz "
-                         "(e.g. 16000, 44100, 48000)")
+        raise AudioError(
+            f"sample rate {rate!r} Hz is not usable; expected {MIN_RATE}..{MAX_RATE} Hz (e.g. 16000, 44100, 48000)"
+        )
     return value
 
 
@@ -156,4 +156,3 @@ class single_blas_thread:
     def __exit__(self, *exc) -> None:
         if self._limit is not None:
             self._limit.restore_original_limits()
-

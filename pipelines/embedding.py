@@ -5,6 +5,7 @@ The embedder follows the sentence-transformers recipe for this model (mean pooli
 real tokens, then L2 normalisation) but runs on plain transformers, through
 `loading.load_minilm()`, so the embedder and the text analyzer hold one copy of the encoder.
 """
+
 from __future__ import annotations
 
 import threading
@@ -80,10 +81,15 @@ class MiniLMEmbedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
         with torch.inference_mode():
             for begin in range(0, len(order), self.batch_size):
-                chunk = order[begin:begin + self.batch_size]
+                chunk = order[begin : begin + self.batch_size]
                 with TOKENIZER_LOCK:
-                    enc = self._tokenizer([texts[i] for i in chunk], padding=True, truncation=True,
-                                          max_length=MAX_TOKENS, return_tensors="pt")
+                    enc = self._tokenizer(
+                        [texts[i] for i in chunk],
+                        padding=True,
+                        truncation=True,
+                        max_length=MAX_TOKENS,
+                        return_tensors="pt",
+                    )
                 hidden = self._model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
                 pooled = torch.nn.functional.normalize(mean_pool(hidden, enc["attention_mask"]), dim=-1)
                 out[chunk] = pooled.float().numpy()

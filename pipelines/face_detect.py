@@ -8,6 +8,7 @@ swaps the red and blue weights of the grey conversion (0.299 <-> 0.114).
 Images up to MAX_SIDE pixels a side are accepted; detection always runs on a copy whose longer
 side is at most `detect_size`, and only the face region of the full image is cropped and resized.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,8 @@ import numpy as np
 from companion.errors import InvalidInput
 from pipelines.loading import MissingModel
 
-MAX_SIDE = 16_384      # larger images are refused (a 10,000 x 10,000 photo is fine: it is downscaled)
-MIN_CROP_SIDE = 8      # an already-cropped face smaller than this carries no expression
+MAX_SIDE = 16_384  # larger images are refused (a 10,000 x 10,000 photo is fine: it is downscaled)
+MIN_CROP_SIDE = 8  # an already-cropped face smaller than this carries no expression
 CASCADE = "haarcascade_frontalface_default.xml"
 Box = tuple[int, int, int, int]  # x, y, w, h in the input image's pixels
 
@@ -42,24 +43,28 @@ def to_rgb(image: Any) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         try:
             image = np.asarray(image)
-        except Exception as exc:  # noqa: BLE001 - any failure here means "not an image"
-            raise ImageError(f"expected an RGB image array, a PIL image or a file path, got "
-                             f"{type(image).__name__} ({exc})") from None
+        except Exception as exc:  # any failure here means "not an image"
+            raise ImageError(
+                f"expected an RGB image array, a PIL image or a file path, got {type(image).__name__} ({exc})"
+            ) from None
     return _array_to_rgb(image)
 
 
 def _read_file(path: Path) -> np.ndarray:
     if not path.is_file():
-        raise ImageError(f"image file {str(path)!r} does not exist (or is a folder): pass an existing "
-                         "image file or an RGB array")
+        raise ImageError(
+            f"image file {str(path)!r} does not exist (or is a folder): pass an existing image file or an RGB array"
+        )
     return _decode(np.fromfile(path, np.uint8), repr(str(path)))
 
 
 def _decode(raw: np.ndarray, what: str) -> np.ndarray:
     bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
     if bgr is None:
-        raise ImageError(f"{what} is not a readable image (corrupt, empty, or not JPEG/PNG/BMP/WebP...); "
-                         "pass an image file or an RGB array")
+        raise ImageError(
+            f"{what} is not a readable image (corrupt, empty, or not JPEG/PNG/BMP/WebP...); "
+            "pass an image file or an RGB array"
+        )
     return _check_size(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
@@ -86,8 +91,9 @@ def _to_uint8(a: np.ndarray) -> np.ndarray:
         return a.astype(np.uint8) * 255
     if a.dtype.kind == "f":
         if not np.isfinite(a).all():
-            raise ImageError("image array contains NaN or infinite values; pass finite pixel values "
-                             "(uint8 0-255 or float 0-1)")
+            raise ImageError(
+                "image array contains NaN or infinite values; pass finite pixel values (uint8 0-255 or float 0-1)"
+            )
         top = float(a.max()) if a.size else 0.0
         return np.clip(a * 255.0 if top <= 1.0 else a, 0, 255).astype(np.uint8)
     if a.dtype == np.uint16:
@@ -124,8 +130,7 @@ def downscale(rgb: np.ndarray, longest: int) -> tuple[np.ndarray, float]:
 class HaarDetector:
     """OpenCV's frontal-face Haar cascade on a downscaled grey copy (fast: a few ms per frame)."""
 
-    def __init__(self, detect_size: int = 400, min_face: int = 24, scale_factor: float = 1.2,
-                 min_neighbors: int = 5):
+    def __init__(self, detect_size: int = 400, min_face: int = 24, scale_factor: float = 1.2, min_neighbors: int = 5):
         path = os.path.join(cv2.data.haarcascades, CASCADE)
         self.cascade = cv2.CascadeClassifier(path)
         if self.cascade.empty():
@@ -141,8 +146,12 @@ class HaarDetector:
         if min(g.shape) < self.min_face:
             return []
         with self._lock:
-            found = self.cascade.detectMultiScale(g, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-                                                  minSize=(self.min_face, self.min_face))
+            found = self.cascade.detectMultiScale(
+                g,
+                scaleFactor=self.scale_factor,
+                minNeighbors=self.min_neighbors,
+                minSize=(self.min_face, self.min_face),
+            )
         boxes = [tuple(int(round(v * scale)) for v in box) for box in np.asarray(found).reshape(-1, 4)]
         return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
@@ -154,7 +163,7 @@ def crop(rgb: np.ndarray, box: Box, margin: float) -> np.ndarray:
     dx, dy = int(round(w * margin)), int(round(h * margin))
     x0, y0, x1, y1 = x - dx, y - dy, x + w + dx, y + h + dy
     H, W = rgb.shape[:2]
-    face = np.ascontiguousarray(rgb[max(0, y0):min(H, y1), max(0, x0):min(W, x1)])
+    face = np.ascontiguousarray(rgb[max(0, y0) : min(H, y1), max(0, x0) : min(W, x1)])
     pads = (max(0, -y0), max(0, y1 - H), max(0, -x0), max(0, x1 - W))
     return cv2.copyMakeBorder(face, *pads, cv2.BORDER_REPLICATE) if any(pads) else face
 

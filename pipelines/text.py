@@ -15,6 +15,7 @@ Rules for awkward input (docs/text.md):
   spaced, first and last always kept) are averaged, weighted by their token counts;
 - text that does not look English gets a low confidence (see `language_factor`).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,23 +39,36 @@ WINDOW_OVERLAP = 32
 MAX_WINDOWS = 8
 
 _EMOTICONS = [  # order matters: crying before frowning
-    (r":'-?\(+", "crying face"), (r"[:=]-?\)+", "smiling face"), (r"[:=]-?\(+", "frowning face"),
-    (r"[:=]-?D+", "grinning face"), (r"[xX]D+", "laughing face"), (r";-?\)+", "winking face"),
+    (r":'-?\(+", "crying face"),
+    (r"[:=]-?\)+", "smiling face"),
+    (r"[:=]-?\(+", "frowning face"),
+    (r"[:=]-?D+", "grinning face"),
+    (r"[xX]D+", "laughing face"),
+    (r";-?\)+", "winking face"),
     (r"<3+", "heart"),
 ]
 _EMOTICON_RE = re.compile("|".join(f"(?<!\\w)(?:{p})(?!\\w)" for p, _ in _EMOTICONS))
 _EMOTICON_WORDS = [(re.compile(p), w) for p, w in _EMOTICONS]
 # Unicode names that read badly as words; every other emoji uses its Unicode name.
-_EMOJI_WORDS = {"❤": "red heart", "♥": "heart", "😡": "angry face", "🤬": "cursing angry face",
-                "😮": "surprised face", "☹": "frowning face", "😤": "angry huffing face"}
+_EMOJI_WORDS = {
+    "❤": "red heart",
+    "♥": "heart",
+    "😡": "angry face",
+    "🤬": "cursing angry face",
+    "😮": "surprised face",
+    "☹": "frowning face",
+    "😤": "angry huffing face",
+}
 _DROP = {"\ufe0e", "\ufe0f"}  # emoji/text presentation selectors
 
 
 def check_text(text: Any, who: str = "analyze") -> str | None:
     """The text to analyse, or None when it carries no signal; TypeError for a non-str."""
     if not isinstance(text, str):
-        raise WrongType(f"{who}() takes text as str, got {type(text).__name__}"
-                        + ("; decode bytes first: data.decode('utf-8')" if isinstance(text, bytes) else ""))
+        raise WrongType(
+            f"{who}() takes text as str, got {type(text).__name__}"
+            + ("; decode bytes first: data.decode('utf-8')" if isinstance(text, bytes) else "")
+        )
     return text if text.strip() else None
 
 
@@ -74,6 +88,7 @@ def _emoji_words(ch: str) -> str | None:
 
 def normalise_text(text: str) -> str:
     """Rewrite emoji/emoticons as words and drop invisible characters (training uses this too)."""
+
     def emoticon(match: re.Match) -> str:
         return next(f" {w} " for p, w in _EMOTICON_WORDS if p.fullmatch(match.group(0)))
 
@@ -100,13 +115,15 @@ def normalise_text(text: str) -> str:
 _ENGLISH_MARKERS = frozenset(
     "i you the and is are was were not my it this that with have has had been don can will would just "
     "very really about what how why he she they we your our their feel of for to lol omg idk ok okay "
-    "yes yeah thanks thank wow haha".split())
+    "yes yeah thanks thank wow haha".split()
+)
 _FOREIGN_MARKERS = frozenset(
     "je suis est les et une pas avec pour dans tres mais nous vous qui des "  # French
     "ich bin und nicht ist das der ein eine sehr mich mir auf heute aber wir "  # German
     "estoy muy los las que por para yo pero esta soy "  # Spanish
     "sono non che il di della molto mio "  # Italian
-    "ik het een niet heel zijn estou nao muito voce eu meu minha".split())  # Dutch, Portuguese
+    "ik het een niet heel zijn estou nao muito voce eu meu minha".split()
+)  # Dutch, Portuguese
 
 
 def language_factor(words: Sequence[Sequence[str]]) -> float:
@@ -144,11 +161,13 @@ class EmotionHeads(nn.Module):
         self.config = config
         self.top = nn.ModuleList(top_layers)
         width = 2 * config.hidden_size
-        self.emotion = nn.Sequential(nn.Dropout(0.1), nn.Linear(width, hidden), nn.GELU(),
-                                     nn.Dropout(0.1), nn.Linear(hidden, len(EMOTIONS)))
+        self.emotion = nn.Sequential(
+            nn.Dropout(0.1), nn.Linear(width, hidden), nn.GELU(), nn.Dropout(0.1), nn.Linear(hidden, len(EMOTIONS))
+        )
         self.affect = nn.Sequential(nn.Dropout(0.1), nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, 2))
-        self.crisis = nn.Sequential(nn.Dropout(0.1), nn.Linear(width, hidden), nn.GELU(),
-                                    nn.Linear(hidden, len(CRISIS_CLASSES)))
+        self.crisis = nn.Sequential(
+            nn.Dropout(0.1), nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, len(CRISIS_CLASSES))
+        )
         # EmoBank's (valence, arousal) are narrow (sd ~0.17 on -1..1): the head predicts z-scores.
         self.register_buffer("affect_mean", torch.zeros(2))
         self.register_buffer("affect_scale", torch.ones(2))
@@ -181,8 +200,10 @@ def load_heads(model, weights_dir=None) -> tuple[EmotionHeads, dict]:
 
     folder = Path(weights_dir) if weights_dir else loading.weights_file(WEIGHTS_NAME, "config.json").parent
     if not (folder / "config.json").exists():
-        raise loading.MissingModel(f"no text heads in {folder} (config.json missing); train them with "
-                                   "`python -m pipelines.training.text --out DIR`")
+        raise loading.MissingModel(
+            f"no text heads in {folder} (config.json missing); train them with "
+            "`python -m pipelines.training.text --out DIR`"
+        )
     config = json.loads((folder / "config.json").read_text())
     k = int(config["top_layers"])
     layers = model.encoder.layer
@@ -197,10 +218,10 @@ def load_heads(model, weights_dir=None) -> tuple[EmotionHeads, dict]:
 class Prepared:
     """Windows to run, which text each belongs to, and each text's language factor."""
 
-    keep: list[int]            # positions (in the caller's list) of texts with content
-    windows: list[list[int]]   # token ids per window, special tokens included
-    owner: list[int]           # index into `keep` per window
-    skipped: list[int]         # windows dropped per kept text (long texts)
+    keep: list[int]  # positions (in the caller's list) of texts with content
+    windows: list[list[int]]  # token ids per window, special tokens included
+    owner: list[int]  # index into `keep` per window
+    skipped: list[int]  # windows dropped per kept text (long texts)
     language: list[float]
     ended: list[tuple[frozenset, bool]] = field(default_factory=list)  # feelings said to be over, mixed
     sentence: list[bool] = field(default_factory=list)  # window is one sentence, read by the crisis head only
@@ -222,7 +243,7 @@ def sentence_pieces(text: str, limit: int = MAX_SENTENCES) -> list[str]:
     parts = sentences(text)
     if len(parts) > limit:  # keep every word covered: merge neighbours into `limit` groups
         size = -(-len(parts) // limit)
-        parts = [" ".join(parts[i:i + size]) for i in range(0, len(parts), size)]
+        parts = [" ".join(parts[i : i + size]) for i in range(0, len(parts), size)]
     return parts if len(parts) > 1 else []
 
 
@@ -231,14 +252,20 @@ class TextEmotionAnalyzer:
 
     modality = "text"
 
-    def __init__(self, *, weights_dir: str | None = None, max_windows: int = MAX_WINDOWS,
-                 batch_size: int = 64, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        weights_dir: str | None = None,
+        max_windows: int = MAX_WINDOWS,
+        batch_size: int = 64,
+        threads: int | None = None,
+    ) -> None:
         loading.torch_threads(threads)
         self.max_windows = max(1, int(max_windows))
         self.batch_size = max(1, int(batch_size))
         self._tokenizer, self._model = shared_encoder()
         self._heads, self.config = load_heads(self._model, weights_dir)
-        self._shared = list(self._model.encoder.layer[:len(self._model.encoder.layer) - len(self._heads.top)])
+        self._shared = list(self._model.encoder.layer[: len(self._model.encoder.layer) - len(self._heads.top)])
         self.temperature = float(self.config["temperature"])
         self.source = str(self.config["source"])
         self.crisis_threshold = float(self.config.get("crisis_threshold", 1.0))
@@ -257,8 +284,16 @@ class TextEmotionAnalyzer:
         for j, position in enumerate(prepared.keep):
             rows = np.flatnonzero((owner == j) & ~sentence)
             lengths = np.array([len(prepared.windows[r]) for r in rows], dtype=np.float64)
-            estimate = _to_estimate(logits[rows], affect[rows], lengths, self.temperature,
-                                    prepared.language[j], self.source, prepared.skipped[j], prepared.ended[j])
+            estimate = _to_estimate(
+                logits[rows],
+                affect[rows],
+                lengths,
+                self.temperature,
+                prepared.language[j],
+                self.source,
+                prepared.skipped[j],
+                prepared.ended[j],
+            )
             reading = self._crisis_reading(crisis[owner == j])
             out[position] = replace(estimate, details={**estimate.details, "crisis": reading})
         return out
@@ -269,8 +304,12 @@ class TextEmotionAnalyzer:
         risk = 1.0 - probs[:, 0]
         best = int(np.argmax(risk))
         category = CRISIS_CLASSES[1 + int(np.argmax(probs[best, 1:]))]
-        return {"risk": round(float(risk[best]), 4), "category": category,
-                "alarm": bool(risk[best] >= self.crisis_threshold), "pieces": int(len(risk))}
+        return {
+            "risk": round(float(risk[best]), 4),
+            "category": category,
+            "alarm": bool(risk[best] >= self.crisis_threshold),
+            "pieces": int(len(risk)),
+        }
 
     def _prepare(self, texts: list[str | None]) -> Prepared:
         keep, clean = [], []
@@ -282,8 +321,9 @@ class TextEmotionAnalyzer:
         if not clean:
             return Prepared([], [], [], [], [], [])
         with TOKENIZER_LOCK:  # shared with the embedder: see pipelines/embedding.py
-            enc = self._tokenizer(clean, truncation=True, max_length=WINDOW_TOKENS, stride=WINDOW_OVERLAP,
-                                  return_overflowing_tokens=True)
+            enc = self._tokenizer(
+                clean, truncation=True, max_length=WINDOW_TOKENS, stride=WINDOW_OVERLAP, return_overflowing_tokens=True
+            )
             words = self._tokenizer(clean, add_special_tokens=False, truncation=True, max_length=512)
         by_text: dict[int, list[int]] = {}
         for w, j in enumerate(enc["overflow_to_sample_mapping"]):
@@ -304,8 +344,9 @@ class TextEmotionAnalyzer:
             windows += ids
             owner += [j for j, _ in pieces]
             is_sentence += [True] * len(pieces)
-        return Prepared(keep, windows, owner, skipped, language, [text_negation.ended_feelings(t) for t in clean],
-                        is_sentence)
+        return Prepared(
+            keep, windows, owner, skipped, language, [text_negation.ended_feelings(t) for t in clean], is_sentence
+        )
 
     def _infer(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Emotion logits (n_windows, 7), (valence, arousal) (n_windows, 2), crisis logits (n_windows, 3)."""
@@ -315,13 +356,13 @@ class TextEmotionAnalyzer:
         order = sorted(range(n), key=lambda i: len(prepared.windows[i]))
         with torch.inference_mode():
             for begin in range(0, n, self.batch_size):
-                rows = order[begin:begin + self.batch_size]
+                rows = order[begin : begin + self.batch_size]
                 width = max(len(prepared.windows[r]) for r in rows)
                 ids = torch.zeros((len(rows), width), dtype=torch.long)
                 mask = torch.zeros((len(rows), width), dtype=torch.long)
                 for k, r in enumerate(rows):
-                    ids[k, :len(prepared.windows[r])] = torch.tensor(prepared.windows[r])
-                    mask[k, :len(prepared.windows[r])] = 1
+                    ids[k, : len(prepared.windows[r])] = torch.tensor(prepared.windows[r])
+                    mask[k, : len(prepared.windows[r])] = 1
                 hidden = run_layers(self._model.config, self._shared, embed_tokens(self._model, ids), mask)
                 lg, va, cr = self._heads(hidden, mask)
                 logits[rows], affect[rows], crisis[rows] = lg.float().numpy(), va.float().numpy(), cr.float().numpy()
@@ -342,9 +383,16 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return z / z.sum(axis=-1, keepdims=True)
 
 
-def _to_estimate(logits: np.ndarray, affect: np.ndarray, lengths: np.ndarray, temperature: float,
-                 language: float, source: str, skipped: int = 0,
-                 ended: tuple[frozenset, bool] = (frozenset(), False)) -> EmotionEstimate:
+def _to_estimate(
+    logits: np.ndarray,
+    affect: np.ndarray,
+    lengths: np.ndarray,
+    temperature: float,
+    language: float,
+    source: str,
+    skipped: int = 0,
+    ended: tuple[frozenset, bool] = (frozenset(), False),
+) -> EmotionEstimate:
     """One text's windows -> estimate. Confidence = calibrated max probability x language factor."""
     weights = lengths / lengths.sum()
     probs = weights @ softmax(logits, temperature)
@@ -355,6 +403,12 @@ def _to_estimate(logits: np.ndarray, affect: np.ndarray, lengths: np.ndarray, te
         details["ended_feelings"] = sorted(ended[0])
     if skipped:
         details["windows_skipped"] = int(skipped)
-    return EmotionEstimate(modality="text", probs=dict(zip(EMOTIONS, probs.tolist())), valence=float(valence),
-                           arousal=float(arousal), confidence=float(probs.max() * language), source=source,
-                           details=details)
+    return EmotionEstimate(
+        modality="text",
+        probs=dict(zip(EMOTIONS, probs.tolist())),
+        valence=float(valence),
+        arousal=float(arousal),
+        confidence=float(probs.max() * language),
+        source=source,
+        details=details,
+    )

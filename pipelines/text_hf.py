@@ -11,26 +11,44 @@ circumplex table (these models have no dimensional output); confidence is the ma
 probability, uncalibrated. Text longer than the model's limit (at most 512 tokens) is cut.
 Models load offline (HF_HUB_OFFLINE=1): give a local folder, or an id already in the cache.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from companion.errors import BadSetting
-from companion.errors import CompanionError
+from companion.errors import BadSetting, CompanionError
 from companion.types import EMOTIONS, EmotionEstimate, circumplex_position
 from pipelines import loading
 from pipelines.text import check_text, check_texts
 
 _KNOWN = {
-    "neutral": "neutral", "calm": "neutral", "none": "neutral", "others": "neutral", "other": None,
-    "joy": "joy", "happy": "joy", "happiness": "joy", "love": "joy", "amusement": "joy", "excitement": "joy",
-    "sadness": "sadness", "sad": "sadness", "grief": "sadness",
-    "anger": "anger", "angry": "anger", "annoyance": "anger",
-    "fear": "fear", "fearful": "fear", "scared": "fear", "nervousness": "fear",
-    "surprise": "surprise", "surprised": "surprise",
-    "disgust": "disgust", "disgusted": "disgust",
+    "neutral": "neutral",
+    "calm": "neutral",
+    "none": "neutral",
+    "others": "neutral",
+    "other": None,
+    "joy": "joy",
+    "happy": "joy",
+    "happiness": "joy",
+    "love": "joy",
+    "amusement": "joy",
+    "excitement": "joy",
+    "sadness": "sadness",
+    "sad": "sadness",
+    "grief": "sadness",
+    "anger": "anger",
+    "angry": "anger",
+    "annoyance": "anger",
+    "fear": "fear",
+    "fearful": "fear",
+    "scared": "fear",
+    "nervousness": "fear",
+    "surprise": "surprise",
+    "surprised": "surprise",
+    "disgust": "disgust",
+    "disgusted": "disgust",
 }
 
 
@@ -53,8 +71,10 @@ def build_label_index(id2label: Mapping[int, str], label_map: Mapping[str, str |
             raise LabelMapError(f"label_map sends {name!r} to {target!r}, which is not one of {EMOTIONS}")
         index[i] = EMOTIONS.index(target)
     if (index < 0).all():
-        raise LabelMapError(f"none of the model's labels {list(id2label.values())} maps onto {EMOTIONS}; "
-                            "pass label_map={model_label: emotion}")
+        raise LabelMapError(
+            f"none of the model's labels {list(id2label.values())} maps onto {EMOTIONS}; "
+            "pass label_map={model_label: emotion}"
+        )
     return index
 
 
@@ -78,17 +98,27 @@ def read_labels(config: Any, label_map: Mapping[str, str | None] | None) -> tupl
 class HFTextEmotionAnalyzer:
     modality = "text"
 
-    def __init__(self, *, model: str | None = None, label_map: Mapping[str, str | None] | None = None,
-                 max_tokens: int = 512, batch_size: int = 32, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        label_map: Mapping[str, str | None] | None = None,
+        max_tokens: int = 512,
+        batch_size: int = 32,
+        threads: int | None = None,
+    ) -> None:
         if not model:
-            raise BadSetting("HFTextEmotionAnalyzer needs model=<local folder or cached HF id>; set "
-                             "COMPANION_ANALYZERS__TEXT_OPTIONS='{\"model\": \"...\"}' or use the default text "
-                             "analyzer 'minilm'")
+            raise BadSetting(
+                "HFTextEmotionAnalyzer needs model=<local folder or cached HF id>; set "
+                "COMPANION_ANALYZERS__TEXT_OPTIONS='{\"model\": \"...\"}' or use the default text "
+                "analyzer 'minilm'"
+            )
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         loading.torch_threads(threads)
         self._tokenizer, self._model = loading.from_pretrained_offline(
-            model, "text", AutoTokenizer, AutoModelForSequenceClassification)
+            model, "text", AutoTokenizer, AutoModelForSequenceClassification
+        )
         self._model.eval()
         config = self._model.config
         self._index, self._multi_label = read_labels(config, label_map)
@@ -112,9 +142,16 @@ class HFTextEmotionAnalyzer:
         return out
 
     def _prepare(self, texts: list[str]) -> list[dict]:
-        return [self._tokenizer(texts[b:b + self.batch_size], padding=True, truncation=True,
-                                max_length=self.max_tokens, return_tensors="pt")
-                for b in range(0, len(texts), self.batch_size)]
+        return [
+            self._tokenizer(
+                texts[b : b + self.batch_size],
+                padding=True,
+                truncation=True,
+                max_length=self.max_tokens,
+                return_tensors="pt",
+            )
+            for b in range(0, len(texts), self.batch_size)
+        ]
 
     def _infer(self, batches: list[dict]) -> np.ndarray:
         import torch
@@ -131,5 +168,6 @@ class HFTextEmotionAnalyzer:
 def _to_estimate(probs: np.ndarray, source: str) -> EmotionEstimate:
     mapping = dict(zip(EMOTIONS, probs.tolist()))
     valence, arousal = circumplex_position(mapping)
-    return EmotionEstimate(modality="text", probs=mapping, valence=valence, arousal=arousal,
-                           confidence=float(probs.max()), source=source)
+    return EmotionEstimate(
+        modality="text", probs=mapping, valence=valence, arousal=arousal, confidence=float(probs.max()), source=source
+    )

@@ -11,6 +11,7 @@ The correction is the one VADER uses for negation (valence times -0.74), applied
 ended feelings were most of what the model read; their probability moves to joy (GoEmotions'
 Ekman map files relief under joy) and neutral, half each.
 """
+
 from __future__ import annotations
 
 import numpy as np

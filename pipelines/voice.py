@@ -11,6 +11,7 @@ acoustic features: with it, the analyzer reads pitch, loudness and tempo *relati
 user's own voice* (a deep voice is not "sad", a loud microphone is not "angry"); see docs/voice.md.
 Only the last 30 s of a long recording are analysed (emotion is about now).
 """
+
 from __future__ import annotations
 
 import time
@@ -23,33 +24,39 @@ import numpy as np
 from companion.errors import InvalidInput
 from companion.types import EMOTIONS, EmotionEstimate
 from pipelines import audio, voice_features
-from pipelines.voice_model import (RAVDESS_LABELS, TO_EMOTION, BaselineError, VoiceModel,
-                                   baseline_turns, update_baseline)
+from pipelines.voice_model import RAVDESS_LABELS, TO_EMOTION, BaselineError, VoiceModel, baseline_turns, update_baseline
 
 __all__ = ["VoiceEmotionAnalyzer", "VoiceReading", "update_baseline", "BaselineError"]
 
-MAX_SECONDS = 30.0     # analyse the last 30 s of longer audio
-MIN_VOICED_S = 0.25    # less voiced speech than this is no evidence: None
+MAX_SECONDS = 30.0  # analyse the last 30 s of longer audio
+MIN_VOICED_S = 0.25  # less voiced speech than this is no evidence: None
 
 
 @dataclass(frozen=True)
 class VoiceReading:
     """What the model saw and said, before it becomes an EmotionEstimate."""
 
-    probs8: np.ndarray            # over RAVDESS_LABELS
+    probs8: np.ndarray  # over RAVDESS_LABELS
     valence: float
     arousal: float
-    features: dict[str, float]    # the model's named input (the baseline's input)
+    features: dict[str, float]  # the model's named input (the baseline's input)
     voiced_s: float
-    speaker_weight: float         # how much the user's baseline shaped this reading (0..1)
+    speaker_weight: float  # how much the user's baseline shaped this reading (0..1)
     baseline_turns: int
 
 
 class VoiceEmotionAnalyzer:
     modality = "voice"
 
-    def __init__(self, *, weights: str | Path | None = None, max_seconds: float = MAX_SECONDS,
-                 min_voiced_s: float = MIN_VOICED_S, threads: int = 2, warmup: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        weights: str | Path | None = None,
+        max_seconds: float = MAX_SECONDS,
+        min_voiced_s: float = MIN_VOICED_S,
+        threads: int = 2,
+        warmup: bool = True,
+    ) -> None:
         from pipelines.loading import weights_file
 
         path = Path(weights) if weights else weights_file("voice", "model.npz")
@@ -78,12 +85,12 @@ class VoiceEmotionAnalyzer:
             reading = self._infer(samples, baseline)
         return None if reading is None else _to_estimate(reading, self.source)
 
-    def analyze_batch(self, signals: Sequence[Any], *,
-                      baselines: Sequence[Mapping[str, Any] | None] | None = None) -> list[EmotionEstimate | None]:
+    def analyze_batch(
+        self, signals: Sequence[Any], *, baselines: Sequence[Mapping[str, Any] | None] | None = None
+    ) -> list[EmotionEstimate | None]:
         if baselines is not None and len(baselines) != len(signals):
             raise InvalidInput(f"got {len(signals)} signals but {len(baselines)} baselines")
-        return [self.analyze(s, baseline=None if baselines is None else baselines[i])
-                for i, s in enumerate(signals)]
+        return [self.analyze(s, baseline=None if baselines is None else baselines[i]) for i, s in enumerate(signals)]
 
     # -- stages -----------------------------------------------------------------------------
     def _prepare(self, signal: Any) -> np.ndarray | None:
@@ -99,9 +106,15 @@ class VoiceEmotionAnalyzer:
             return None
         named = self.model.named(features, self.encoder.embed(samples) if self.encoder else None)
         probs, va, weight = self.model.predict(np.array([named[name] for name in self.model.names]), baseline)
-        return VoiceReading(probs8=probs[0], valence=float(va[0, 0]), arousal=float(va[0, 1]),
-                            features=named, voiced_s=voiced_s, speaker_weight=weight,
-                            baseline_turns=baseline_turns(baseline))
+        return VoiceReading(
+            probs8=probs[0],
+            valence=float(va[0, 0]),
+            arousal=float(va[0, 1]),
+            features=named,
+            voiced_s=voiced_s,
+            speaker_weight=weight,
+            baseline_turns=baseline_turns(baseline),
+        )
 
 
 def _to_estimate(reading: VoiceReading, source: str) -> EmotionEstimate:
@@ -118,15 +131,22 @@ def _to_estimate(reading: VoiceReading, source: str) -> EmotionEstimate:
     margin = (max(probs.values()) - chance) / (1.0 - chance)
     confidence = float(np.clip(margin * min(1.0, reading.voiced_s / 1.5), 0.0, 1.0))
     return EmotionEstimate(
-        modality="voice", probs=probs, valence=float(np.clip(reading.valence, -1, 1)),
-        arousal=float(np.clip(reading.arousal, -1, 1)), confidence=confidence, source=source,
+        modality="voice",
+        probs=probs,
+        valence=float(np.clip(reading.valence, -1, 1)),
+        arousal=float(np.clip(reading.arousal, -1, 1)),
+        confidence=confidence,
+        source=source,
         at=time.time(),
-        details={"features": {k: round(float(v), 4) for k, v in reading.features.items()},
-                 "summary": {k: round(float(reading.features[k]), 2) for k in voice_features.SUMMARY},
-                 "voiced_s": round(reading.voiced_s, 3),
-                 "ravdess": {k: round(float(p), 4) for k, p in zip(RAVDESS_LABELS, reading.probs8)},
-                 "baseline_turns": reading.baseline_turns,
-                 "baseline_weight": round(reading.speaker_weight, 3)})
+        details={
+            "features": {k: round(float(v), 4) for k, v in reading.features.items()},
+            "summary": {k: round(float(reading.features[k]), 2) for k in voice_features.SUMMARY},
+            "voiced_s": round(reading.voiced_s, 3),
+            "ravdess": {k: round(float(p), 4) for k, p in zip(RAVDESS_LABELS, reading.probs8)},
+            "baseline_turns": reading.baseline_turns,
+            "baseline_weight": round(reading.speaker_weight, 3),
+        },
+    )
 
 
 def _warmup_signal() -> np.ndarray:

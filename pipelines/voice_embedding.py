@@ -6,11 +6,12 @@ prosody that hand-made features miss (docs/voice.md: +10 points of 8-class accur
 RAVDESS). The audio is encoded at its own length (not padded to Whisper's 30-s window):
 tiny.en takes ~15 ms for a 4-second clip on 2 cores instead of ~200 ms.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-MAX_SECONDS = 30.0     # the encoder's positional table covers 30 s
+MAX_SECONDS = 30.0  # the encoder's positional table covers 30 s
 NOISE_FLOOR_DB = -70.0  # after level normalisation (loud frames at -20 dBFS): 50 dB below speech
 
 
@@ -22,8 +23,9 @@ class WhisperEncoder:
         from pipelines.loading import whisper_dir
 
         self.name = model
-        self.model = ctranslate2.models.Whisper(str(whisper_dir(model)), device="cpu", compute_type="int8",
-                                                intra_threads=threads)
+        self.model = ctranslate2.models.Whisper(
+            str(whisper_dir(model)), device="cpu", compute_type="int8", intra_threads=threads
+        )
         self.features = FeatureExtractor(feature_size=self.model.n_mels)
         self.dim = 2 * _width(self)
 
@@ -34,7 +36,7 @@ class WhisperEncoder:
         from pipelines.voice_features import normalise_level
 
         # Whisper's log-mel keeps the absolute level; the microphone's gain is not an emotion.
-        samples, _ = normalise_level(np.asarray(samples, np.float32)[-int(MAX_SECONDS * 16_000):])
+        samples, _ = normalise_level(np.asarray(samples, np.float32)[-int(MAX_SECONDS * 16_000) :])
         # Pauses are part of the pooled states, and Whisper's log-mel spans 80 dB: digital
         # silence, 16-bit dither and a quiet room would all read differently. A fixed, seeded
         # noise floor 50 dB under the speech makes them alike (and the output deterministic).

@@ -6,6 +6,7 @@ through numba, which takes ~20 s to compile on a small machine). librosa provide
 mel filterbank. Statistics are taken over *active* frames (speech, not the silence around it),
 so a clip padded with silence gives the same features.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -13,35 +14,71 @@ from functools import lru_cache
 import numpy as np
 
 SR = 16_000
-HOP = 160                 # 10 ms
-N_FFT = 512               # 32 ms analysis window for spectra
-PITCH_FRAME = 640         # 40 ms window for YIN (two periods of 55 Hz nearly fit)
+HOP = 160  # 10 ms
+N_FFT = 512  # 32 ms analysis window for spectra
+PITCH_FRAME = 640  # 40 ms window for YIN (two periods of 55 Hz nearly fit)
 FMIN, FMAX = 55.0, 500.0  # deep male voices reach 60 Hz; shouting and children 500 Hz
-YIN_THRESHOLD = 0.15      # the classic YIN dip threshold
-VOICED_MAX_CMND = 0.35    # a frame with no dip below this is unvoiced
+YIN_THRESHOLD = 0.15  # the classic YIN dip threshold
+VOICED_MAX_CMND = 0.35  # a frame with no dip below this is unvoiced
 N_MELS, N_MFCC = 40, 20
-SILENT_LEVEL_DB = -65.0   # dBFS: a clip whose loud frames are quieter than this has no speech
-ACTIVE_RANGE_DB = 35.0    # frames this far below the clip's loud frames are pauses (relative,
-                          # so the same clip at any microphone gain has the same active frames)
-MIN_ACTIVE_FRAMES = 15    # 150 ms of sound; less is "no speech"
-TARGET_LEVEL_DB = -20.0   # loud frames are brought to this level before any feature is taken
+SILENT_LEVEL_DB = -65.0  # dBFS: a clip whose loud frames are quieter than this has no speech
+ACTIVE_RANGE_DB = 35.0  # frames this far below the clip's loud frames are pauses (relative,
+# so the same clip at any microphone gain has the same active frames)
+MIN_ACTIVE_FRAMES = 15  # 150 ms of sound; less is "no speech"
+TARGET_LEVEL_DB = -20.0  # loud frames are brought to this level before any feature is taken
 
-PROSODY = ("pitch_mean_hz", "pitch_mean_st", "pitch_std", "pitch_p10_st", "pitch_p90_st",
-           "pitch_range_st", "pitch_slope", "pitch_delta", "voiced_fraction", "periodicity",
-           "energy_db", "energy_std", "energy_p90", "energy_range", "energy_slope", "energy_delta",
-           "rate", "pause_fraction", "active_s")
-SPECTRAL = ("centroid_hz", "bandwidth_hz", "rolloff_hz", "flatness", "flux", "high_share",
-            "alpha_ratio", "hammarberg", "low_high_db")
+PROSODY = (
+    "pitch_mean_hz",
+    "pitch_mean_st",
+    "pitch_std",
+    "pitch_p10_st",
+    "pitch_p90_st",
+    "pitch_range_st",
+    "pitch_slope",
+    "pitch_delta",
+    "voiced_fraction",
+    "periodicity",
+    "energy_db",
+    "energy_std",
+    "energy_p90",
+    "energy_range",
+    "energy_slope",
+    "energy_delta",
+    "rate",
+    "pause_fraction",
+    "active_s",
+)
+SPECTRAL = (
+    "centroid_hz",
+    "bandwidth_hz",
+    "rolloff_hz",
+    "flatness",
+    "flux",
+    "high_share",
+    "alpha_ratio",
+    "hammarberg",
+    "low_high_db",
+)
 FEATURE_NAMES: tuple[str, ...] = (
     PROSODY
     + tuple(f"{n}_{s}" for n in SPECTRAL for s in ("mean", "std"))
-    + tuple(f"mfcc{i}_{s}" for s in ("mean", "std", "dstd") for i in range(N_MFCC)))
+    + tuple(f"mfcc{i}_{s}" for s in ("mean", "std", "dstd") for i in range(N_MFCC))
+)
 # Depends on the microphone's gain, so it means something only against the same user's
 # baseline: the global (new-user) head ignores it, the speaker head uses it.
 ABSOLUTE = ("energy_db",)
 # The ones people can read, shown in EmotionEstimate.details["summary"].
-SUMMARY = ("pitch_mean_hz", "pitch_std", "pitch_range_st", "energy_db", "energy_std", "rate",
-           "voiced_fraction", "pause_fraction", "centroid_hz_mean")
+SUMMARY = (
+    "pitch_mean_hz",
+    "pitch_std",
+    "pitch_range_st",
+    "energy_db",
+    "energy_std",
+    "rate",
+    "voiced_fraction",
+    "pause_fraction",
+    "centroid_hz_mean",
+)
 
 
 @lru_cache(maxsize=1)
@@ -86,12 +123,13 @@ def yin(y: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.n
         frames = frames[np.flatnonzero(keep)]
     width = PITCH_FRAME - max_tau
     nfft = 1024
-    cross = fft.irfft(fft.rfft(frames, nfft) * np.conj(fft.rfft(frames[:, :width], nfft)),
-                      nfft)[:, :max_tau + 1].astype(np.float64)
+    cross = fft.irfft(fft.rfft(frames, nfft) * np.conj(fft.rfft(frames[:, :width], nfft)), nfft)[
+        :, : max_tau + 1
+    ].astype(np.float64)
     frames = frames.astype(np.float64)
-    sq = np.cumsum(np.pad(frames ** 2, ((0, 0), (1, 0))), axis=1)
-    energy0 = sq[:, width:width + 1]
-    energy_tau = sq[:, width:width + max_tau + 1] - sq[:, :max_tau + 1]
+    sq = np.cumsum(np.pad(frames**2, ((0, 0), (1, 0))), axis=1)
+    energy0 = sq[:, width : width + 1]
+    energy_tau = sq[:, width : width + max_tau + 1] - sq[:, : max_tau + 1]
     diff = np.maximum(energy0 + energy_tau - 2.0 * cross, 0.0)
     cum = np.cumsum(diff[:, 1:], axis=1)
     cmnd = np.ones_like(diff)
@@ -241,13 +279,14 @@ def _spectral(power: np.ndarray) -> dict[str, float]:
     mag = np.sqrt(power)
     flux = np.r_[0.0, np.sqrt((np.diff(mag, axis=0).clip(min=0) ** 2).sum(axis=1)) / (mag[1:].sum(axis=1) + 1e-9)]
     high_share = power[:, freqs > 3000].sum(axis=1) / total
-    band = lambda lo, hi: power[:, (freqs >= lo) & (freqs < hi)]  # noqa: E731
+    band = lambda lo, hi: power[:, (freqs >= lo) & (freqs < hi)]  # noqa: E731 - a one-line helper reads better inline
     alpha = 10 * np.log10((band(50, 1000).sum(axis=1) + 1e-12) / (band(1000, 5000).sum(axis=1) + 1e-12))
     hammarberg = 10 * np.log10((band(0, 2000).max(axis=1) + 1e-12) / (band(2000, 5000).max(axis=1) + 1e-12))
     low_high = 10 * np.log10((band(0, 500).sum(axis=1) + 1e-12) / (band(500, 1500).sum(axis=1) + 1e-12))
     out: dict[str, float] = {}
-    for name, values in zip(SPECTRAL, (centroid, bandwidth, rolloff, flatness, flux, high_share, alpha,
-                                       hammarberg, low_high)):
+    for name, values in zip(
+        SPECTRAL, (centroid, bandwidth, rolloff, flatness, flux, high_share, alpha, hammarberg, low_high)
+    ):
         out[f"{name}_mean"], out[f"{name}_std"] = _stats(values)
     return out
 

@@ -11,6 +11,7 @@ With n turns in the baseline the two heads' probabilities are mixed with weight 
 the speaker head, and the speaker mean is shrunk towards the population mean by the same
 weight, so one odd first turn cannot swing the estimate.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,16 @@ from companion.errors import CompanionError, InvalidInput
 
 RAVDESS_LABELS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 # RAVDESS -> companion EMOTIONS; calm is neutral with low arousal.
-TO_EMOTION = {"neutral": "neutral", "calm": "neutral", "happy": "joy", "sad": "sadness",
-              "angry": "anger", "fearful": "fear", "disgust": "disgust", "surprised": "surprise"}
+TO_EMOTION = {
+    "neutral": "neutral",
+    "calm": "neutral",
+    "happy": "joy",
+    "sad": "sadness",
+    "angry": "anger",
+    "fearful": "fear",
+    "disgust": "disgust",
+    "surprised": "surprise",
+}
 BASELINE_VERSION = 1
 
 
@@ -46,11 +55,11 @@ class LinearHead:
 
     mean: np.ndarray
     scale: np.ndarray
-    W: np.ndarray          # (classes, d)
-    b: np.ndarray          # (classes,)
-    va_W: np.ndarray       # (2, d)
-    va_b: np.ndarray       # (2,)
-    temperature: float = 1.0   # fitted on held-out (cross-validation) predictions: calibrated probabilities
+    W: np.ndarray  # (classes, d)
+    b: np.ndarray  # (classes,)
+    va_W: np.ndarray  # (2, d)
+    va_b: np.ndarray  # (2,)
+    temperature: float = 1.0  # fitted on held-out (cross-validation) predictions: calibrated probabilities
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.mean) / self.scale) @ self.W.T + self.b
@@ -66,21 +75,23 @@ class LinearHead:
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str) -> "LinearHead":
-        values = {k: np.asarray(arrays[f"{prefix}_{k}"], np.float64) for k in ("mean", "scale", "W", "b", "va_W", "va_b")}
+        values = {
+            k: np.asarray(arrays[f"{prefix}_{k}"], np.float64) for k in ("mean", "scale", "W", "b", "va_W", "va_b")
+        }
         temperature = float(arrays[f"{prefix}_temperature"]) if f"{prefix}_temperature" in arrays else 1.0
         return cls(**values, temperature=temperature)
 
 
 @dataclass(frozen=True)
 class VoiceModel:
-    names: tuple[str, ...]         # feature names, in the order the heads expect
-    pop_mean: np.ndarray           # population mean/std of the raw features (RAVDESS, 24 actors)
+    names: tuple[str, ...]  # feature names, in the order the heads expect
+    pop_mean: np.ndarray  # population mean/std of the raw features (RAVDESS, 24 actors)
     pop_std: np.ndarray
     global_head: LinearHead
     speaker_head: LinearHead
-    shrink_k: float                # baseline turns at which the speaker head gets half the weight
-    meta: dict[str, Any]           # "encoder": Whisper model whose embedding is used, or absent
-    proj_mean: np.ndarray | None = None   # PCA of the Whisper embedding: emb = (e - mean) @ W.T
+    shrink_k: float  # baseline turns at which the speaker head gets half the weight
+    meta: dict[str, Any]  # "encoder": Whisper model whose embedding is used, or absent
+    proj_mean: np.ndarray | None = None  # PCA of the Whisper embedding: emb = (e - mean) @ W.T
     proj_W: np.ndarray | None = None
 
     def named(self, features: Mapping[str, float], embedding: np.ndarray | None = None) -> dict[str, float]:
@@ -94,8 +105,7 @@ class VoiceModel:
             out.update({f"emb{i}": float(v) for i, v in enumerate(comps)})
         return out
 
-    def predict(self, x: np.ndarray, baseline: Mapping[str, Any] | None = None
-                ) -> tuple[np.ndarray, np.ndarray, float]:
+    def predict(self, x: np.ndarray, baseline: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
         """x: (n, d) raw features. Returns probs (n, 8), (valence, arousal) (n, 2) and the weight
         the speaker head carried (0 without a baseline)."""
         x = np.atleast_2d(np.asarray(x, np.float64))
@@ -108,30 +118,45 @@ class VoiceModel:
         user_mean = np.array([float(stored.get(name, m)) for name, m in zip(self.names, self.pop_mean)])
         centre = weight * user_mean + (1.0 - weight) * self.pop_mean
         p_speaker, va_speaker = self.speaker_head(x - centre)
-        return (weight * p_speaker + (1 - weight) * probs,
-                weight * va_speaker + (1 - weight) * va, weight)
+        return (weight * p_speaker + (1 - weight) * probs, weight * va_speaker + (1 - weight) * va, weight)
 
     def save(self, path: Path) -> None:
-        extra = {} if self.proj_W is None else {"proj_mean": self.proj_mean.astype(np.float32),
-                                                 "proj_W": self.proj_W.astype(np.float32)}
-        np.savez_compressed(path, names=np.array(self.names), pop_mean=self.pop_mean, pop_std=self.pop_std, **extra,
-                            shrink_k=np.array(self.shrink_k), meta=np.array(json.dumps(self.meta)),
-                            **self.global_head.arrays("global"), **self.speaker_head.arrays("speaker"))
+        extra = (
+            {}
+            if self.proj_W is None
+            else {"proj_mean": self.proj_mean.astype(np.float32), "proj_W": self.proj_W.astype(np.float32)}
+        )
+        np.savez_compressed(
+            path,
+            names=np.array(self.names),
+            pop_mean=self.pop_mean,
+            pop_std=self.pop_std,
+            **extra,
+            shrink_k=np.array(self.shrink_k),
+            meta=np.array(json.dumps(self.meta)),
+            **self.global_head.arrays("global"),
+            **self.speaker_head.arrays("speaker"),
+        )
 
     @classmethod
     def load(cls, path: Path) -> "VoiceModel":
         with np.load(path, allow_pickle=False) as arrays:
-            return cls(names=tuple(str(n) for n in arrays["names"]),
-                       pop_mean=arrays["pop_mean"].astype(np.float64), pop_std=arrays["pop_std"].astype(np.float64),
-                       global_head=LinearHead.from_arrays(arrays, "global"),
-                       speaker_head=LinearHead.from_arrays(arrays, "speaker"),
-                       shrink_k=float(arrays["shrink_k"]), meta=json.loads(str(arrays["meta"])),
-                       proj_mean=arrays["proj_mean"].astype(np.float64) if "proj_mean" in arrays else None,
-                       proj_W=arrays["proj_W"].astype(np.float64) if "proj_W" in arrays else None)
+            return cls(
+                names=tuple(str(n) for n in arrays["names"]),
+                pop_mean=arrays["pop_mean"].astype(np.float64),
+                pop_std=arrays["pop_std"].astype(np.float64),
+                global_head=LinearHead.from_arrays(arrays, "global"),
+                speaker_head=LinearHead.from_arrays(arrays, "speaker"),
+                shrink_k=float(arrays["shrink_k"]),
+                meta=json.loads(str(arrays["meta"])),
+                proj_mean=arrays["proj_mean"].astype(np.float64) if "proj_mean" in arrays else None,
+                proj_W=arrays["proj_W"].astype(np.float64) if "proj_W" in arrays else None,
+            )
 
 
 # ---------------------------------------------------------------------------------------------
 # Per-user baseline: a JSON-serialisable running mean and variance of each feature.
+
 
 def update_baseline(baseline: dict | None, features: Mapping[str, float], *, alpha: float = 0.1) -> dict:
     """Fold one turn's features (EmotionEstimate.details["features"]) into a user's baseline.
@@ -143,8 +168,11 @@ def update_baseline(baseline: dict | None, features: Mapping[str, float], *, alp
     """
     if not 0.0 < alpha <= 1.0:
         raise BaselineError(f"alpha must be in (0, 1], got {alpha!r}")
-    clean = {str(k): float(v) for k, v in features.items()
-             if isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(float(v))}
+    clean = {
+        str(k): float(v)
+        for k, v in features.items()
+        if isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(float(v))
+    }
     if baseline is None or baseline_turns(baseline) == 0:
         return {"version": BASELINE_VERSION, "n": 1, "mean": dict(clean), "var": {k: 0.0 for k in clean}}
     n = baseline_turns(baseline) + 1
@@ -164,10 +192,15 @@ def baseline_turns(baseline: Mapping[str, Any] | None) -> int:
     """Number of turns in a baseline (0 for None); raises BaselineError for a malformed one."""
     if baseline is None:
         return 0
-    if not isinstance(baseline, Mapping) or not isinstance(baseline.get("mean"), Mapping) \
-            or not isinstance(baseline.get("var"), Mapping):
-        raise BaselineError("a voice baseline is the dict that pipelines.voice.update_baseline returns "
-                            "({'n', 'mean', 'var'}); pass None for a new user")
+    if (
+        not isinstance(baseline, Mapping)
+        or not isinstance(baseline.get("mean"), Mapping)
+        or not isinstance(baseline.get("var"), Mapping)
+    ):
+        raise BaselineError(
+            "a voice baseline is the dict that pipelines.voice.update_baseline returns "
+            "({'n', 'mean', 'var'}); pass None for a new user"
+        )
     try:
         return max(0, int(baseline.get("n", 0)))
     except (TypeError, ValueError):

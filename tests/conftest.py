@@ -9,7 +9,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 # The throwaway PostgreSQL server and the `store_url` fixture (SQLite and PostgreSQL variants).
-from pgserver import pg_server, store_url  # noqa: E402,F401
+from pgserver import pg_server, store_url  # noqa: F401 - fixtures: pytest finds them by name here
 
 # CI runs the property tests on a fixed seed, so a landing never hinges on a lucky draw; every
 # other run explores new examples (a random run found the subnormal-evidence bug in fusion.pool).
@@ -25,16 +25,19 @@ _DISMISS = "tests/test_masking.py::test_dismissals_read_unsure_slightly_negative
 KNOWN_OPEN: dict[str, str] = {
     # "tests/test_x.py::test_name" or one case "...::test_name[id]": "issue N: why it still fails"
     # (marked xfail, not strict). Each is a goal the shipped models do not meet yet, measured in the docs.
-    "tests/test_replies.py::test_memory_questions_are_answered_from_the_facts":
-        "issue 13: goal 9/10, the shipped adapter answers 7/10 (the base 4/10; docs/replies.md)",
+    "tests/test_replies.py::test_memory_questions_are_answered_from_the_facts": (
+        "issue 13: goal 9/10, the shipped adapter answers 7/10 (the base 4/10; docs/replies.md)"
+    ),
     f"{_DISMISS}[I'm fine, really.]": "issue 14: valence -0.16 but joy is the top label (0.31)",
     f"{_DISMISS}[whatever]": "issue 14: neutral, valence -0.09, but confidence 0.80: not unsure",
     f"{_DISMISS}[Forget about it, it's no]": "issue 14: anger, valence -0.19, confidence 0.61",
     f"{_DISMISS}[Yeah, I'm alright. It do]": "issue 14: valence -0.15 but joy is the top label (0.27)",
-    "tests/test_masking.py::test_clear_phrases_keep_their_direction[Everyone forgot my birth]":
-        "issue 14: valence -0.02, negative but not past -0.05",
-    "tests/test_crisis.py::test_everyday_messages_get_no_crisis_reply[I'm going to my home cou]":
-        "issue 14: the head reads the sentence 'It's been 4 years since i've seen my parents' as self_harm 0.96",
+    "tests/test_masking.py::test_clear_phrases_keep_their_direction[Everyone forgot my birth]": (
+        "issue 14: valence -0.02, negative but not past -0.05"
+    ),
+    "tests/test_crisis.py::test_everyday_messages_get_no_crisis_reply[I'm going to my home cou]": (
+        "issue 14: the head reads the sentence 'It's been 4 years since i've seen my parents' as self_harm 0.96"
+    ),
 }
 
 

@@ -1,4 +1,5 @@
 """Fakes at the models' edge only: fixed analyzers and a bag-of-words embedder."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,9 @@ class FixedAnalyzer:
         self.seen.append(signal)
         probs = {self.label: 0.85, "neutral": 0.15} if self.label != "neutral" else {"neutral": 1.0}
         v, a = circumplex_position(probs)
-        return EmotionEstimate(modality=self.modality, probs=probs, valence=v, arousal=a,
-                               confidence=self.confidence, source="fixed")
+        return EmotionEstimate(
+            modality=self.modality, probs=probs, valence=v, arousal=a, confidence=self.confidence, source="fixed"
+        )
 
     def analyze_batch(self, signals):
         return [self.analyze(s) for s in signals]
@@ -27,6 +29,7 @@ class FixedAnalyzer:
 
 class WordEmbedder:
     """Hashes words into 64 buckets: similar wording -> similar vectors. Deterministic."""
+
     dim = 64
 
     def embed(self, texts):
@@ -50,6 +53,7 @@ class FailingGenerator:
 def shared_embedder():
     """The real all-MiniLM-L6-v2 sentence embedder, loaded once for the whole test session."""
     from pipelines.embedding import MiniLMEmbedder
+
     return MiniLMEmbedder()
 
 
@@ -65,5 +69,6 @@ class SadText:
 
     def analyze(self, signal, **_):
         from companion.types import EMOTIONS
+
         probs = {k: (0.7 if k == "sadness" else 0.05) for k in EMOTIONS}
         return EmotionEstimate("text", probs, valence=-0.6, arousal=-0.2, confidence=0.7, source="fixed")

@@ -8,6 +8,7 @@ gets a database of its own. PostgreSQL refuses to run as root, so as root the se
 Without the package the PostgreSQL variants are skipped, unless COMPANION_TEST_POSTGRES=required
 (`make test` sets it): then a missing server is a failure, so CI cannot pass on SQLite alone.
 """
+
 from __future__ import annotations
 
 import glob
@@ -43,19 +44,32 @@ class PgServer:
         self._names = itertools.count(1)
 
     def _run(self, tool: str, *args: str) -> None:
-        done = subprocess.run([*self._as, str(self.bindir / tool), *args], capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run([*self._as, str(self.bindir / tool), *args], capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise RuntimeError(f"{tool} failed ({done.returncode}): {done.stderr.strip()[-800:]}")
 
     def start(self) -> None:
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8",
-                  "--locale=C")
+        self._run(
+            "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"
+        )
         # Durability off: a test server holds nothing worth an fsync, and the suite must stay fast.
-        options = (f"-c listen_addresses='' -c unix_socket_directories={self.sock} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options, "-w",
-                  "-t", "60", "start")
+        options = (
+            f"-c listen_addresses='' -c unix_socket_directories={self.sock} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@/{database}?host={self.sock}"
@@ -85,7 +99,7 @@ def pg_server():
         problem = "PostgreSQL is not installed (Debian: apt-get install postgresql)"
     else:
         try:
-            import psycopg  # noqa: F401
+            import psycopg  # noqa: F401 - imported only to learn whether the driver is installed
         except ImportError:
             problem = "psycopg is not installed (pip install 'psycopg[binary]')"
     if problem:
@@ -124,8 +138,9 @@ def user_rows(url: str, user: str) -> dict[str, int]:
             for table in inspect(conn).get_table_names():
                 columns = [c["name"] for c in inspect(conn).get_columns(table)]
                 if "user_id" in columns:
-                    out[table] = conn.execute(text(f'SELECT COUNT(*) FROM "{table}" WHERE user_id = :u'),
-                                              {"u": user}).scalar()
+                    out[table] = conn.execute(
+                        text(f'SELECT COUNT(*) FROM "{table}" WHERE user_id = :u'), {"u": user}
+                    ).scalar()
             return out
     finally:
         engine.dispose()

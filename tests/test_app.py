@@ -1,4 +1,5 @@
 """Sign-in accounts, the page's views, and the app module's promises (no model at import)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -9,7 +10,7 @@ import pytest
 
 from companion.accounts import SignInError, Throttle, session_valid, set_passphrase, sign_in
 from companion.memory.facts import Fact
-from companion.types import MoodState, EmotionEstimate
+from companion.types import EmotionEstimate, MoodState
 from webapp import views
 
 PASS = "correct horse battery"
@@ -27,14 +28,17 @@ def test_first_sign_in_creates_the_account_with_a_hash_and_later_ones_verify(sto
     assert sign_in(store, "Alice", "another passphrase").created  # names are case-sensitive
 
 
-@pytest.mark.parametrize("user,passphrase,message", [
-    ("alice", "short", "at least 8 characters"),
-    ("alice", "x" * 300, "longer than 256"),
-    ("../etc", PASS, "invalid user id"),
-    ("", PASS, "invalid user id"),
-    (None, PASS, "must be a string"),
-    ("bob", None, "at least 8 characters"),
-])
+@pytest.mark.parametrize(
+    "user,passphrase,message",
+    [
+        ("alice", "short", "at least 8 characters"),
+        ("alice", "x" * 300, "longer than 256"),
+        ("../etc", PASS, "invalid user id"),
+        ("", PASS, "invalid user id"),
+        (None, PASS, "must be a string"),
+        ("bob", None, "at least 8 characters"),
+    ],
+)
 def test_bad_sign_in_input_gets_a_clear_message(store, user, passphrase, message):
     with pytest.raises(SignInError, match=message):
         sign_in(store, user, passphrase)
@@ -72,14 +76,20 @@ def test_a_session_ends_when_its_account_is_forgotten_or_recreated(store):
 
 
 def _mood(**kw) -> MoodState:
-    base = dict(probs={"sadness": 0.7, "neutral": 0.3}, valence=-0.5, arousal=-0.3, confidence=0.6,
-                contributions={"text": 0.6, "face": 0.4})
+    base = dict(
+        probs={"sadness": 0.7, "neutral": 0.3},
+        valence=-0.5,
+        arousal=-0.3,
+        confidence=0.6,
+        contributions={"text": 0.6, "face": 0.4},
+    )
     return MoodState(**{**base, **kw})
 
 
 def test_mood_panel_shows_label_numbers_a_bar_per_modality_and_incongruence():
-    html = views.mood_panel(_mood(incongruent=True, disagreeing=("text", "face")),
-                            {"face": {"label": "joy", "confidence": 0.8}})
+    html = views.mood_panel(
+        _mood(incongruent=True, disagreeing=("text", "face")), {"face": {"label": "joy", "confidence": 0.8}}
+    )
     assert "Sadness" in html and "confidence 60%" in html and "valence -0.50" in html
     assert html.count('class="mod-row"') == 3 and 'style="width:60%"' in html and 'style="width:40%"' in html
     assert "joy 80%" in html and "Mixed signals" in html and "words and face" in html
@@ -116,16 +126,18 @@ def test_reading_keeps_only_what_the_panel_shows():
 
 
 def test_importing_app_loads_no_model_and_opens_no_socket():
-    code = ("import sys, socket\n"
-            "opened = []\n"
-            "real = socket.socket.connect\n"
-            "socket.socket.connect = lambda self, *a: opened.append(a) or real(self, *a)\n"
-            "import app\n"
-            "heavy = [m for m in sys.modules if m.split('.')[0] in "
-            "('torch', 'transformers', 'faster_whisper', 'xllamacpp', 'piper', 'cv2', 'pipelines')]\n"
-            "assert not heavy, heavy\n"
-            "assert not opened, opened\n"
-            "assert callable(app.build_app) and callable(app.main)\n")
+    code = (
+        "import sys, socket\n"
+        "opened = []\n"
+        "real = socket.socket.connect\n"
+        "socket.socket.connect = lambda self, *a: opened.append(a) or real(self, *a)\n"
+        "import app\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in "
+        "('torch', 'transformers', 'faster_whisper', 'xllamacpp', 'piper', 'cv2', 'pipelines')]\n"
+        "assert not heavy, heavy\n"
+        "assert not opened, opened\n"
+        "assert callable(app.build_app) and callable(app.main)\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
 

@@ -1,5 +1,6 @@
 """The app's HTTP API, driven with gradio_client: every endpoint acts only as the user signed in
 in the caller's own session; internal handlers are not callable; streaming works end to end."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,18 @@ from tests.browser.appserver import SlowEcho, make_companion, serve
 
 pytestmark = pytest.mark.slow
 PASS = "correct horse battery"
-PUBLIC = {"/sign_in", "/sign_out", "/chat", "/voice", "/set_consent", "/memory", "/edit_fact", "/delete_fact",
-          "/export", "/forget"}
+PUBLIC = {
+    "/sign_in",
+    "/sign_out",
+    "/chat",
+    "/voice",
+    "/set_consent",
+    "/memory",
+    "/edit_fact",
+    "/delete_fact",
+    "/export",
+    "/forget",
+}
 
 
 def text_of(outputs) -> str:
@@ -45,9 +56,12 @@ def test_only_the_documented_endpoints_are_public_and_none_takes_a_user_id(serve
 def test_signed_out_callers_are_refused_and_private_handlers_are_not_callable(served):
     bot, url = served
     client = Client(url, verbose=False)
-    for call in (lambda: client.predict("hello", False, api_name="/chat"),
-                 lambda: client.predict(api_name="/memory"), lambda: client.predict(api_name="/export"),
-                 lambda: client.predict(api_name="/forget")):
+    for call in (
+        lambda: client.predict("hello", False, api_name="/chat"),
+        lambda: client.predict(api_name="/memory"),
+        lambda: client.predict(api_name="/export"),
+        lambda: client.predict(api_name="/forget"),
+    ):
         with pytest.raises(AppError, match="sign in"):
             call()
     for name in ("/observe", "/pick_fact", "/after_turn", "/ask_forget"):
@@ -68,7 +82,8 @@ def test_chat_streams_and_each_session_sees_only_its_own_user(served):
     assert final[0][-2]["content"][0]["text"] == "My name is Alice and I love zarzuela"
     assert len(updates) >= 3, "the reply did not stream (placeholder, pieces, final)"
     assert final[0][-1]["content"][0]["text"].startswith(
-        updates[1][0][-1]["content"][0]["text"].rstrip("… ").strip()[:5])
+        updates[1][0][-1]["content"][0]["text"].rstrip("… ").strip()[:5]
+    )
     assert "zarzuela" in alice.predict(api_name="/memory")[0]
 
     bob = Client(url, verbose=False)

@@ -1,4 +1,5 @@
 """The CLI in fresh processes, with the embedded defaults (real models)."""
+
 import json
 import os
 import subprocess
@@ -10,8 +11,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(tmp_path, *args, check=True):
     env = dict(os.environ, COMPANION_DATA_DIR=str(tmp_path), HF_HUB_OFFLINE="1", COMPANION_LLM__MAX_TOKENS="30")
-    return subprocess.run([sys.executable, "-m", "companion", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600, check=check)
+    return subprocess.run(
+        [sys.executable, "-m", "companion", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=check,
+    )
 
 
 def test_say_remembers_facts_across_processes(tmp_path):
@@ -43,7 +51,14 @@ def test_bad_input_exits_with_a_clear_message(tmp_path):
 
 def test_chat_repl_streams_and_takes_feedback(tmp_path):
     env = dict(os.environ, COMPANION_DATA_DIR=str(tmp_path), COMPANION_LLM__MAX_TOKENS="20")
-    out = subprocess.run([sys.executable, "-m", "companion", "chat", "--user", "dee"], cwd=ROOT, env=env,
-                         input="Hello, I am a bit tired today\n/feel sadness\n/quit\n", capture_output=True,
-                         text=True, timeout=600, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "companion", "chat", "--user", "dee"],
+        cwd=ROOT,
+        env=env,
+        input="Hello, I am a bit tired today\n/feel sadness\n/quit\n",
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    ).stdout
     assert "ember>" in out and "mood: sadness" in out

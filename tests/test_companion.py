@@ -1,4 +1,5 @@
 """Companion end to end with fakes at the models' edge (fixed analyzers, echo generator)."""
+
 import pytest
 
 from companion import EMOTIONS, Companion, Settings
@@ -9,9 +10,12 @@ from tests.fakes import FailingGenerator, FixedAnalyzer, WordEmbedder
 
 def make(tmp_path, generator=None, **analyzers):
     settings = Settings(data_dir=tmp_path)
-    return Companion(settings, generator=generator or EchoGenerator(reply="I hear you. Tell me more."),
-                     embedder=WordEmbedder(),
-                     analyzers={m: analyzers.get(m) for m in ("text", "voice", "face")})
+    return Companion(
+        settings,
+        generator=generator or EchoGenerator(reply="I hear you. Tell me more."),
+        embedder=WordEmbedder(),
+        analyzers={m: analyzers.get(m) for m in ("text", "voice", "face")},
+    )
 
 
 def test_no_analyzers_means_mood_unknown(tmp_path):
@@ -77,8 +81,12 @@ def test_deployment_policy_blocks_biometric_inference(tmp_path):
     settings = Settings(data_dir=tmp_path)
     settings.privacy.no_biometric_inference = True
     face = FixedAnalyzer("face", "joy")
-    bot = Companion(settings, generator=EchoGenerator(reply="ok."), embedder=WordEmbedder(),
-                    analyzers={"text": None, "voice": None, "face": face})
+    bot = Companion(
+        settings,
+        generator=EchoGenerator(reply="ok."),
+        embedder=WordEmbedder(),
+        analyzers={"text": None, "voice": None, "face": face},
+    )
     bot.consent("erin", face=True)
     reply = bot.respond("erin", "hi", image="frame")
     assert "face_ignored_by_policy" in reply.flags and face.seen == []
@@ -139,6 +147,7 @@ def test_export_and_forget(tmp_path):
     assert data["exists"] and len(data["turns"]) == 2 and data["moods"]
     assert data["profile"]["consent"]["store_mood"] is True
     import json
+
     json.dumps(data)
     bot.forget("kim")
     assert bot.export("kim") == {"user": "kim", "exists": False}
@@ -159,8 +168,11 @@ def test_a_low_week_gets_one_check_in_a_day_not_one_every_turn(tmp_path):
     now = time.time()
     probs = {k: (0.8 if k == "sadness" else 0.2 / 6) for k in EMOTIONS}
     for days_ago in (1, 2, 3, 4):
-        bot.store.add_mood("dana", MoodState(probs=probs, valence=-0.6, arousal=-0.2, confidence=0.8,
-                                             at=now - days_ago * 86400), "turn")
+        bot.store.add_mood(
+            "dana",
+            MoodState(probs=probs, valence=-0.6, arousal=-0.2, confidence=0.8, at=now - days_ago * 86400),
+            "turn",
+        )
     first = bot.respond("dana", "I went to work and came home.")
     assert "checkin_trend" in first.flags
     second = bot.respond("dana", "I made some dinner afterwards.")

@@ -1,16 +1,16 @@
 """Concurrency in one process: different users' turns run at once, one user's turns one at a time,
 each call gets its own Reply, and the real analyzers give the same answers from several threads."""
+
 from __future__ import annotations
 
 import threading
 
 import numpy as np
+from fakes import MiniLM
 
 from companion.config import Settings
 from companion.core import Companion
 from companion.generation.echo import EchoGenerator
-from fakes import MiniLM
-
 
 
 class Meeting(EchoGenerator):
@@ -66,8 +66,13 @@ def test_one_users_turns_take_turns_and_each_call_gets_its_own_reply(tmp_path):
     assert "message one" in replies["one"].text and "message two" in replies["two"].text
     assert [t["role"] for t in bot.store.recent_turns("dee", 10)] == ["user", "assistant"] * 2
     waits = sorted(r.context["timings"]["wait_s"] for r in replies.values())
-    assert waits[1] > 0 and set(replies["one"].context["timings"]) >= {"wait_s", "sensed_s", "first_piece_s",
-                                                                       "reply_s", "total_s"}
+    assert waits[1] > 0 and set(replies["one"].context["timings"]) >= {
+        "wait_s",
+        "sensed_s",
+        "first_piece_s",
+        "reply_s",
+        "total_s",
+    }
 
 
 def test_real_analyzers_give_the_same_answers_from_several_threads():

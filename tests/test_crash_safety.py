@@ -8,6 +8,7 @@ Children are forked from a multiprocessing forkserver that imported the companio
 round costs milliseconds, not an interpreter start. (No pytest import here: the forkserver imports
 this module.)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,8 +44,12 @@ def run_turns(data_dir: str, url: str, out, round_no: int) -> None:
     from companion.core import Companion
     from companion.generation.echo import EchoGenerator
 
-    bot = Companion(Settings(data_dir=data_dir, store_url=url), generator=EchoGenerator(), embedder=HashEmbedder(),
-                    analyzers={"text": None})
+    bot = Companion(
+        Settings(data_dir=data_dir, store_url=url),
+        generator=EchoGenerator(),
+        embedder=HashEmbedder(),
+        analyzers={"text": None},
+    )
     save = bot.store.save_exchange
 
     def save_and_report(user, **fields):
@@ -116,8 +121,11 @@ def test_sigkill_mid_turn_50_times_loses_no_saved_turn(tmp_path, store_url):
         # a saved turn is whole: its reply is stored with it
         replies = conn.execute(text("SELECT COUNT(*) FROM turns WHERE role = 'assistant'")).scalar()
     engine.dispose()
-    print(f"\ncrash test ({store_url.split(':')[0].split('+')[0]}): {ROUNDS} SIGKILLs, {len(reported)} turns reported saved, "
-          f"{len(lost)} lost, {kills_with_saves} rounds saved turns before the kill, integrity ok")
+    print(
+        f"\ncrash test ({store_url.split(':')[0].split('+')[0]}): {ROUNDS} SIGKILLs, "
+        f"{len(reported)} turns reported saved, "
+        f"{len(lost)} lost, {kills_with_saves} rounds saved turns before the kill, integrity ok"
+    )
     assert not lost, f"{len(lost)} reported turns missing, e.g. {list(lost.items())[:3]}"
     assert len(reported) >= ROUNDS and kills_with_saves >= ROUNDS // 2  # the kills landed mid-conversation
     assert replies == len(rows)

@@ -1,4 +1,5 @@
 """MiniLMEmbedder: shape, normalisation, order, meaning, and one shared encoder."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """One error family: every exception class the project defines derives from CompanionError, so a
 caller (the web app, the CLI) can catch the project's own errors with one except clause."""
+
 from __future__ import annotations
 
 import importlib
@@ -22,8 +23,11 @@ def test_every_project_exception_is_a_companion_error():
     defined = []
     for name in project_modules():
         module = importlib.import_module(name)
-        defined += [cls for _, cls in inspect.getmembers(module, inspect.isclass)
-                    if issubclass(cls, BaseException) and cls.__module__ == name]
+        defined += [
+            cls
+            for _, cls in inspect.getmembers(module, inspect.isclass)
+            if issubclass(cls, BaseException) and cls.__module__ == name
+        ]
     assert len(defined) >= 15
     assert [f"{c.__module__}.{c.__name__}" for c in defined if not issubclass(c, CompanionError)] == []
 

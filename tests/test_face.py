@@ -1,4 +1,5 @@
 """FaceEmotionAnalyzer on real photographs (scikit-image's bundled pictures) and on bad input."""
+
 from __future__ import annotations
 
 import subprocess
@@ -60,9 +61,13 @@ def test_largest_face_drives_and_faces_are_counted(analyzer, astronaut):
 
 def test_already_cropped_face(analyzer, astronaut):
     x, y, w, h = analyzer.analyze(astronaut).details["box"]
-    est = analyzer.analyze(astronaut[y - 10:y + h + 10, x - 10:x + w + 10], detect=False)
-    assert est.label == "joy" and est.details == {"faces": 1, "box": [0, 0, w + 20, h + 20],
-                                                  "detected": False, "model": analyzer.model_name}
+    est = analyzer.analyze(astronaut[y - 10 : y + h + 10, x - 10 : x + w + 10], detect=False)
+    assert est.label == "joy" and est.details == {
+        "faces": 1,
+        "box": [0, 0, w + 20, h + 20],
+        "detected": False,
+        "model": analyzer.model_name,
+    }
 
 
 @pytest.mark.skipif(not (DEFAULT_DATA / "fer2013").exists(), reason="FER2013 not in ../shared/datasets")
@@ -109,8 +114,10 @@ def test_file_paths_and_bytes(analyzer, astronaut, tmp_path):
     assert analyzer.analyze(path.read_bytes()).label == "joy"
 
 
-@pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n" + b"\0" * 64,
-                                     b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4],
+)
 def test_corrupt_files_raise_a_clear_error(analyzer, tmp_path, content):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(content)
@@ -125,16 +132,19 @@ def test_missing_file_and_folder(analyzer, tmp_path):
         analyzer.analyze(tmp_path)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.full((64, 64, 3), np.nan), "NaN"),
-    (np.full((64, 64), np.inf, np.float32), "NaN or infinite"),
-    (np.zeros((64, 64, 2), np.uint8), "shape"),
-    (np.zeros(100, np.uint8), "shape"),
-    (np.zeros((0, 10, 3), np.uint8), "empty"),
-    (np.array([[object()]]), "dtype"),
-    (None, "dtype"),
-    (np.zeros((16_385, 4, 3), np.uint8), "limit is 16384"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.full((64, 64, 3), np.nan), "NaN"),
+        (np.full((64, 64), np.inf, np.float32), "NaN or infinite"),
+        (np.zeros((64, 64, 2), np.uint8), "shape"),
+        (np.zeros(100, np.uint8), "shape"),
+        (np.zeros((0, 10, 3), np.uint8), "empty"),
+        (np.array([[object()]]), "dtype"),
+        (None, "dtype"),
+        (np.zeros((16_385, 4, 3), np.uint8), "limit is 16384"),
+    ],
+)
 def test_bad_arrays_raise_invalid_input(analyzer, bad, match):
     with pytest.raises(InvalidInput, match=match):
         analyzer.analyze(bad)
@@ -190,8 +200,10 @@ def test_random_arrays_never_crash(analyzer):
     from hypothesis.extra.numpy import arrays
 
     dtypes = st.sampled_from([np.uint8, np.uint16, np.int32, np.float32, np.float64, np.bool_])
-    shapes = st.one_of(st.tuples(st.integers(0, 40), st.integers(0, 40)),
-                       st.tuples(st.integers(0, 40), st.integers(0, 40), st.sampled_from([1, 2, 3, 4, 5])))
+    shapes = st.one_of(
+        st.tuples(st.integers(0, 40), st.integers(0, 40)),
+        st.tuples(st.integers(0, 40), st.integers(0, 40), st.sampled_from([1, 2, 3, 4, 5])),
+    )
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
     @given(arrays(dtypes, shapes), st.booleans())

@@ -1,4 +1,5 @@
 """HFFaceEmotionAnalyzer with a tiny random ViT built and saved here (no download)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,9 +20,18 @@ def tiny_vit(tmp_path_factory):
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny-vit")
-    config = ViTConfig(image_size=32, patch_size=8, num_channels=3, hidden_size=16, num_hidden_layers=1,
-                       num_attention_heads=2, intermediate_size=32, num_labels=len(LABELS),
-                       id2label=dict(enumerate(LABELS)), label2id={k: i for i, k in enumerate(LABELS)})
+    config = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        num_channels=3,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={k: i for i, k in enumerate(LABELS)},
+    )
     ViTForImageClassification(config).save_pretrained(path)
     ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(path)
     return path
@@ -47,8 +57,15 @@ def test_detects_the_face_and_maps_the_model_output(analyzer, tiny_vit):
     model = AutoModelForImageClassification.from_pretrained(tiny_vit).eval()
     with torch.no_grad():
         p = model(**processor(images=[face], return_tensors="pt")).logits.softmax(-1)[0].numpy()
-    ours = {"anger": p[0], "disgust": p[1], "fear": p[2], "joy": p[3], "sadness": p[4], "surprise": p[5],
-            "neutral": p[6]}
+    ours = {
+        "anger": p[0],
+        "disgust": p[1],
+        "fear": p[2],
+        "joy": p[3],
+        "sadness": p[4],
+        "surprise": p[5],
+        "neutral": p[6],
+    }
     total = sum(ours.values())
     for emotion, value in ours.items():
         assert est.probs[emotion] == pytest.approx(value / total, abs=1e-5)

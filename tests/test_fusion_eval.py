@@ -1,4 +1,5 @@
 """The fusion evaluation runs from a fresh clone, and its headline claim holds on a small sample."""
+
 from __future__ import annotations
 
 import numpy as np

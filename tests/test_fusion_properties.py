@@ -1,27 +1,37 @@
 """Properties of fuse that must hold for any input (hypothesis)."""
+
 from __future__ import annotations
 
 import math
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks.fusion_sim import NOW, Overlay
 from companion.calibration import correct, decay
 from companion.fusion import POOLING_RULES, Calibration, fuse, learn, observe
 from companion.types import EMOTIONS, MODALITIES, EmotionEstimate, circumplex_position
 
-probs_st = st.lists(st.floats(0.0, 1.0), min_size=len(EMOTIONS), max_size=len(EMOTIONS)).filter(
-    lambda xs: sum(xs) > 1e-3).map(lambda xs: {k: x / sum(xs) for k, x in zip(EMOTIONS, xs)})
+probs_st = (
+    st.lists(st.floats(0.0, 1.0), min_size=len(EMOTIONS), max_size=len(EMOTIONS))
+    .filter(lambda xs: sum(xs) > 1e-3)
+    .map(lambda xs: {k: x / sum(xs) for k, x in zip(EMOTIONS, xs)})
+)
 
 
 @st.composite
 def estimates(draw, modality=None, max_age=300.0):
     probs = draw(probs_st)
     v, a = circumplex_position(probs)
-    return EmotionEstimate(modality or draw(st.sampled_from(MODALITIES)), probs,
-                           max(-1.0, min(1.0, v + draw(st.floats(-0.2, 0.2)))), a,
-                           draw(st.floats(0.0, 1.0)), draw(st.sampled_from(["a", "b"])),
-                           at=NOW - draw(st.floats(0.0, max_age)))
+    return EmotionEstimate(
+        modality or draw(st.sampled_from(MODALITIES)),
+        probs,
+        max(-1.0, min(1.0, v + draw(st.floats(-0.2, 0.2)))),
+        a,
+        draw(st.floats(0.0, 1.0)),
+        draw(st.sampled_from(["a", "b"])),
+        at=NOW - draw(st.floats(0.0, max_age)),
+    )
 
 
 @st.composite
@@ -30,8 +40,10 @@ def calibrations(draw):
     cal = Calibration.default()
     for i in range(draw(st.integers(0, 4))):
         turn = draw(st.lists(estimates(max_age=0.0), min_size=1, max_size=3))
-        turn = [EmotionEstimate(e.modality, e.probs, e.valence, e.arousal, e.confidence, e.source,
-                                at=NOW - 3600 + 60 * i) for e in turn]
+        turn = [
+            EmotionEstimate(e.modality, e.probs, e.valence, e.arousal, e.confidence, e.source, at=NOW - 3600 + 60 * i)
+            for e in turn
+        ]
         cal = observe(cal, turn)
         if draw(st.booleans()):
             cal = learn(cal, turn, draw(st.sampled_from(EMOTIONS)))
@@ -59,8 +71,10 @@ def test_order_of_estimates_does_not_matter(items, cal, rule, rnd):
     shuffled = list(items)
     rnd.shuffle(shuffled)
     rules_settings = Overlay(pooling=rule)
-    assert (fuse(shuffled, now=NOW, calibration=cal, settings=rules_settings).to_dict()
-            == fuse(items, now=NOW, calibration=cal, settings=rules_settings).to_dict())
+    assert (
+        fuse(shuffled, now=NOW, calibration=cal, settings=rules_settings).to_dict()
+        == fuse(items, now=NOW, calibration=cal, settings=rules_settings).to_dict()
+    )
 
 
 @settings(max_examples=150, deadline=None)
@@ -86,15 +100,27 @@ def _kl(p, q):
 
 
 @settings(max_examples=150, deadline=None)
-@given(probs_st, probs_st, st.floats(0.05, 0.95), st.floats(0.05, 0.95), st.floats(0.02, 0.9),
-       st.sampled_from(["linear", "log_linear"]))
+@given(
+    probs_st,
+    probs_st,
+    st.floats(0.05, 0.95),
+    st.floats(0.05, 0.95),
+    st.floats(0.02, 0.9),
+    st.sampled_from(["linear", "log_linear"]),
+)
 def test_a_more_confident_estimate_pulls_harder(pa, pb, conf_b, low, step, rule):
     high = min(1.0, low + step)
     b = EmotionEstimate("voice", pb, 0.0, 0.0, conf_b, "b", at=NOW)
 
     def moods(**changes):
-        return [fuse([EmotionEstimate("text", pa, 0.0, 0.0, c, "a", at=NOW), b], now=NOW,
-                     settings=Overlay(pooling=rule, **changes)) for c in (low, high)]
+        return [
+            fuse(
+                [EmotionEstimate("text", pa, 0.0, 0.0, c, "a", at=NOW), b],
+                now=NOW,
+                settings=Overlay(pooling=rule, **changes),
+            )
+            for c in (low, high)
+        ]
 
     # With the clear-text guard on, a lone unsure voice already held to the most it may have against
     # clear words is held in proportion to the words' weight: the text's share can stay the same, never drop.
@@ -109,15 +135,15 @@ def test_a_more_confident_estimate_pulls_harder(pa, pb, conf_b, low, step, rule)
 
 
 @settings(max_examples=150, deadline=None)
-@given(estimates(max_age=0.0), estimates(modality="text", max_age=0.0), st.floats(0.0, 600.0),
-       st.floats(0.0, 600.0), rules)
+@given(
+    estimates(max_age=0.0), estimates(modality="text", max_age=0.0), st.floats(0.0, 600.0), st.floats(0.0, 600.0), rules
+)
 def test_decay_is_monotone(frame, fresh, age1, age2, rule):
     young, old = sorted((age1, age2))
     rule_settings = Overlay(pooling=rule)
 
     def at_age(age):
-        return EmotionEstimate("face", frame.probs, frame.valence, frame.arousal, frame.confidence, "f",
-                               at=NOW - age)
+        return EmotionEstimate("face", frame.probs, frame.valence, frame.arousal, frame.confidence, "f", at=NOW - age)
 
     assert decay(young, 45.0) >= decay(old, 45.0)
     alone = [fuse([at_age(age)], now=NOW, settings=rule_settings) for age in (young, old)]

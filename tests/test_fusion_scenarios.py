@@ -4,6 +4,7 @@ The inputs are EmotionEstimates built by hand (what the analyzers hand to fusion
 is the unit under test and runs for real, with the shipped FusionSettings defaults unless a
 test says otherwise.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -31,6 +32,7 @@ def voice(probs, confidence: float, valence: float | None = None) -> EmotionEsti
 
 # ---------------------------------------------------------------- (a) the marathon
 
+
 def test_marathon_the_synthetic_voice_does_not_turn_good_news_into_anger():
     measured = fuse([MARATHON_TEXT, voice(MARATHON_VOICE, 0.93, 0.131)], now=NOW)
     assert measured.label == "joy"
@@ -49,7 +51,7 @@ def test_voice_reliability_is_the_out_of_domain_one():
 
 # ---------------------------------------------------------------- a lone unsure sense vs clear words
 
-CLEAR_JOY = {"joy": 0.6, "sadness": 0.25, "neutral": 0.15}       # confidence 0.6: a clear reading
+CLEAR_JOY = {"joy": 0.6, "sadness": 0.25, "neutral": 0.15}  # confidence 0.6: a clear reading
 UNSURE_SAD_FACE = {"sadness": 0.56, "neutral": 0.3, "fear": 0.14}  # confidence 0.487 (< 0.5)
 
 
@@ -89,8 +91,10 @@ def test_the_guard_needs_clear_words_and_a_lone_unsure_sense():
     sad_mood = MoodState({"sadness": 0.75, "neutral": 0.15, "fear": 0.1}, -0.6, -0.3, 0.9, {"face": 1.0}, at=NOW)
     carried = fuse([words, face], previous=sad_mood, now=NOW)
     assert carried.label == "sadness"
-    assert carried.to_dict() == fuse([words, face], previous=sad_mood, now=NOW,
-                                     settings=FusionSettings(override_confidence=0.0)).to_dict()
+    assert (
+        carried.to_dict()
+        == fuse([words, face], previous=sad_mood, now=NOW, settings=FusionSettings(override_confidence=0.0)).to_dict()
+    )
 
 
 # ---------------------------------------------------------------- (b), (c) incongruence
@@ -116,8 +120,9 @@ def test_masking_needs_unsure_not_positive_words_and_a_negative_sense():
     # clearly positive and confident words with a mildly sad face at low confidence: no clash
     assert not fuse([estimate("text", {"joy": 0.8, "neutral": 0.2}, 0.8), face], now=NOW).incongruent
     # unsure but clearly positive words: no clash
-    assert not fuse([estimate("text", {"joy": 0.45, "neutral": 0.35, "surprise": 0.2}, 0.45), face],
-                    now=NOW).incongruent
+    assert not fuse(
+        [estimate("text", {"joy": 0.45, "neutral": 0.35, "surprise": 0.2}, 0.45), face], now=NOW
+    ).incongruent
     # words read clearly are taken at their word unless the other sense is confident (>= 0.5)
     assert not fuse([masking_text(confidence=0.7), face], now=NOW).incongruent
     # unsure negative words agree with a sad face
@@ -130,12 +135,18 @@ def test_masking_needs_unsure_not_positive_words_and_a_negative_sense():
 
 
 def test_clear_sad_words_and_a_clear_sad_face_agree():
-    mood = fuse([estimate("text", {"sadness": 0.8, "neutral": 0.1, "fear": 0.1}, 0.8),
-                 estimate("face", {"sadness": 0.7, "neutral": 0.3}, 0.65)], now=NOW)
+    mood = fuse(
+        [
+            estimate("text", {"sadness": 0.8, "neutral": 0.1, "fear": 0.1}, 0.8),
+            estimate("face", {"sadness": 0.7, "neutral": 0.3}, 0.65),
+        ],
+        now=NOW,
+    )
     assert mood.label == "sadness" and not mood.incongruent and mood.disagreeing == ()
 
 
 # ---------------------------------------------------------------- (d) a sense that reads this user well
+
 
 def _voice_reads_them_well(feedbacks: int) -> Calibration:
     """Feedback turns where the user's word matches the voice, and the words read neutral."""
@@ -143,8 +154,10 @@ def _voice_reads_them_well(feedbacks: int) -> Calibration:
     labels = ("sadness", "anger", "joy", "fear")
     for i in range(feedbacks):
         label, at = labels[i % len(labels)], NOW - 3600 + 60 * i
-        turn = [estimate("text", {"neutral": 0.6, "joy": 0.2, "sadness": 0.2}, 0.6, at=at),
-                estimate("voice", {label: 0.7, "neutral": 0.3}, 0.6, at=at)]
+        turn = [
+            estimate("text", {"neutral": 0.6, "joy": 0.2, "sadness": 0.2}, 0.6, at=at),
+            estimate("voice", {label: 0.7, "neutral": 0.3}, 0.6, at=at),
+        ]
         cal = learn(cal, turn, label, now=at)
     return cal
 
@@ -152,8 +165,10 @@ def _voice_reads_them_well(feedbacks: int) -> Calibration:
 def test_feedback_raises_the_voice_weight_above_its_default_within_bounds():
     cal = _voice_reads_them_well(10)
     assert cal.reliability("voice") > 1.5 and cal.reliability("text") < 1.0
-    turn = [estimate("text", {"neutral": 0.6, "joy": 0.2, "sadness": 0.2}, 0.6),
-            estimate("voice", {"sadness": 0.7, "neutral": 0.3}, 0.6)]
+    turn = [
+        estimate("text", {"neutral": 0.6, "joy": 0.2, "sadness": 0.2}, 0.6),
+        estimate("voice", {"sadness": 0.7, "neutral": 0.3}, 0.6),
+    ]
     plain, personal = fuse(turn, now=NOW), fuse(turn, now=NOW, calibration=cal)
     assert personal.contributions["voice"] > plain.contributions["voice"]
     assert plain.label == "neutral" and personal.label == "sadness"

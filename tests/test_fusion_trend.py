@@ -1,4 +1,5 @@
 """Mood trend over days and the gentle check-in."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """The fuzz targets of `python -m companion fuzz` with a few Hypothesis cases each: no crash, only
 documented errors. The command itself runs 1,000 cases per target (over 10,000 in all)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,12 +1,15 @@
 """Each generator backend with a real model or a real server on 127.0.0.1 (no mocks)."""
+
 import pytest
 
 from companion import registry
 from companion.errors import BadSetting, GenerationError
 from pipelines.loading import MissingModel, reply_adapter, smollm2_gguf
 
-MESSAGES = [{"role": "system", "content": "You are a kind friend. Answer in one short sentence."},
-            {"role": "user", "content": "I failed my exam today."}]
+MESSAGES = [
+    {"role": "system", "content": "You are a kind friend. Answer in one short sentence."},
+    {"role": "user", "content": "I failed my exam today."},
+]
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +78,12 @@ def test_transformers_backend_missing_model_is_clear(tmp_path):
 
 def test_each_generator_declares_its_options_and_refuses_others():
     """No **kwargs catch-all: an option meant for another backend is a BadSetting, before any model loads."""
-    expected = {"llamacpp": {"model", "context_tokens", "threads", "parallel", "adapter"},
-                "transformers": {"model", "gguf_file", "threads"},
-                "openai": {"base_url", "model", "api_key_env", "timeout_s"},
-                "echo": {"reply"}}
+    expected = {
+        "llamacpp": {"model", "context_tokens", "threads", "parallel", "adapter"},
+        "transformers": {"model", "gguf_file", "threads"},
+        "openai": {"base_url", "model", "api_key_env", "timeout_s"},
+        "echo": {"reply"},
+    }
     assert {name: set(registry.accepted_options("generator", name)) for name in registry.names("generator")} == expected
     with pytest.raises(BadSetting, match="generator backend 'llamacpp' has no option 'base_url'"):
         registry.create("generator", "llamacpp", base_url="http://127.0.0.1:9/v1")
@@ -91,7 +96,7 @@ def test_the_model_locators_reached_through_the_registry(tmp_path):
     assert gguf(None) == smollm2_gguf()
     with pytest.raises(MissingModel, match="COMPANION_LLM__MODEL"):
         gguf(str(tmp_path / "nope.gguf"))
-    assert adapter(None) == reply_adapter()              # the shipped adapter with the embedded model
-    assert adapter(None, str(smollm2_gguf())) is None    # not with a model the user names
+    assert adapter(None) == reply_adapter()  # the shipped adapter with the embedded model
+    assert adapter(None, str(smollm2_gguf())) is None  # not with a model the user names
     assert adapter("none") is None and adapter(" Off ") is None
     assert adapter(str(reply_adapter()), "other.gguf") == reply_adapter()

@@ -5,12 +5,14 @@ The SQL trace test records every statement the store sends while one user acts a
 each touching a user table is bound to that user's id. Companion and Store tests run on SQLite
 and on PostgreSQL (tests/pgserver.py).
 """
+
 from __future__ import annotations
 
 import json
 import re
 
 import pytest
+from pgserver import BACKENDS
 from sqlalchemy import event
 
 from companion.config import Settings
@@ -18,15 +20,18 @@ from companion.core import Companion
 from companion.errors import InvalidInput
 from companion.generation.echo import EchoGenerator
 from tests.fakes import MiniLM, SadText
-from pgserver import BACKENDS
 
 ALICE_SECRET, BOB_SECRET = "alice-secret-orchid-3321", "bob-secret-walnut-8812"
 
 
 def build_two_users(data_dir, url=None):
     generator = EchoGenerator()
-    bot = Companion(Settings(data_dir=data_dir, store_url=url), generator=generator, embedder=MiniLM(),
-                    analyzers={"text": SadText()})
+    bot = Companion(
+        Settings(data_dir=data_dir, store_url=url),
+        generator=generator,
+        embedder=MiniLM(),
+        analyzers={"text": SadText()},
+    )
     for user, secret in (("alice", ALICE_SECRET), ("bob", BOB_SECRET)):
         bot.consent(user, store_mood=True)
         bot.respond(user, f"My sister is {secret.split('-')[2].title()} and I love {secret}.")
@@ -97,12 +102,17 @@ def test_lookalike_ids_are_other_users_or_refused(shared_users, lookalike):
     assert bot.store.count_turns("alice") == 4
 
 
-@pytest.mark.parametrize("evil", ["alice' OR '1'='1", "alice; DROP TABLE turns", "../alice", "alice\x00", "*", "",
-                                  "alice bob", "a" * 65])
+@pytest.mark.parametrize(
+    "evil", ["alice' OR '1'='1", "alice; DROP TABLE turns", "../alice", "alice\x00", "*", "", "alice bob", "a" * 65]
+)
 def test_injection_shaped_ids_are_refused(shared_users, evil):
     bot, _ = shared_users
-    for call in (lambda: bot.export(evil), lambda: bot.forget(evil), lambda: bot.respond(evil, "hi"),
-                 lambda: bot.consent(evil, face=True)):
+    for call in (
+        lambda: bot.export(evil),
+        lambda: bot.forget(evil),
+        lambda: bot.respond(evil, "hi"),
+        lambda: bot.consent(evil, face=True),
+    ):
         with pytest.raises(InvalidInput):
             call()
     assert bot.store.count_turns("alice") == 4 and bot.store.count_turns("bob") == 4

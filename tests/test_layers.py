@@ -1,6 +1,7 @@
 """Layers: no import cycle among the project's modules, counting imports inside functions too (a
 cycle hidden by a local import is still a cycle); companion/ reaches pipelines/ only through the
 registry's tables of dotted paths; of companion/ and pipelines/, only the CLI dispatcher reaches benchmarks/."""
+
 from __future__ import annotations
 
 import ast
@@ -98,8 +99,11 @@ def top_level_imports(path: Path) -> set[str]:
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.add(node.module.split(".")[0])
-        elif (isinstance(node, ast.Call) and node.args
-              and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__")):
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__")
+        ):
             arg = node.args[0]
             if isinstance(arg, ast.JoinedStr) and arg.values:
                 arg = arg.values[0]
@@ -111,19 +115,26 @@ def top_level_imports(path: Path) -> set[str]:
 def dotted_paths_to(package: str, path: Path) -> list[str]:
     """String literals that are whole dotted paths into `package` ("pipelines.text:TextEmotionAnalyzer")."""
     pattern = re.compile(rf"{package}(\.\w+)+(:\w+)?")
-    return [node.value for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and pattern.fullmatch(node.value)]
+    return [
+        node.value
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and pattern.fullmatch(node.value)
+    ]
 
 
 def test_companion_reaches_pipelines_only_through_the_registry():
     """companion/ imports nothing from pipelines/; the registry's tables (strings) are the one way in."""
     known = modules()
-    importers = {name for name, path in known.items()
-                 if name.startswith("companion") and "pipelines" in top_level_imports(path)}
+    importers = {
+        name for name, path in known.items() if name.startswith("companion") and "pipelines" in top_level_imports(path)
+    }
     assert importers == set()
-    named = {name for name, path in known.items() if name.startswith("companion") and dotted_paths_to("pipelines", path)}
+    named = {
+        name for name, path in known.items() if name.startswith("companion") and dotted_paths_to("pipelines", path)
+    }
     assert named == {"companion.registry"}
     from companion import registry
+
     in_tables = {t for table in registry.BACKENDS.values() for t in table.values()} | set(registry.FUNCTIONS.values())
     assert set(dotted_paths_to("pipelines", known["companion.registry"])) <= in_tables
 
@@ -138,8 +149,10 @@ def test_only_the_cli_dispatcher_imports_benchmarks():
 
 def test_the_import_scan_sees_every_form(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("import os.path\ndef f():\n    from pipelines.loading import x\n"
-                      "    importlib.import_module(f'benchmarks.{x}')\n    __import__('numpy')\n"
-                      "    return 'pipelines.text:T', 'see pipelines/text.py'\n")
+    sample.write_text(
+        "import os.path\ndef f():\n    from pipelines.loading import x\n"
+        "    importlib.import_module(f'benchmarks.{x}')\n    __import__('numpy')\n"
+        "    return 'pipelines.text:T', 'see pipelines/text.py'\n"
+    )
     assert top_level_imports(sample) == {"os", "pipelines", "benchmarks", "numpy"}
     assert dotted_paths_to("pipelines", sample) == ["pipelines.text:T"]

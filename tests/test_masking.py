@@ -5,6 +5,7 @@ a reply that celebrates "whatever" misreads the person. The table is benchmarks/
 (`python -m companion eval text` prints it); none of its dismissals is in the written training
 dismissals (benchmarks/data/masking_train.jsonl), which the first test checks.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,11 @@ def _key(text: str) -> str:
 
 
 def test_the_table_is_not_in_the_training_dismissals():
-    trained = {_key(json.loads(line)["text"]) for line in (DATA / "masking_train.jsonl").read_text().splitlines()
-               if line.strip()}
+    trained = {
+        _key(json.loads(line)["text"])
+        for line in (DATA / "masking_train.jsonl").read_text().splitlines()
+        if line.strip()
+    }
     assert sum(r["kind"] == "masking" for r in TABLE) >= 10
     assert not [r["text"] for r in TABLE if _key(r["text"]) in trained]
 

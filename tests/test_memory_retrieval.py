@@ -1,20 +1,23 @@
 """Memory retrieval: sentence memories, hybrid search, dates, and an index that stays exact after
 edits, deletes, forget and retention purges, within one process and across two (SQLite and PostgreSQL)."""
+
 import time
 
 import pytest
+from pgserver import stored_bytes
 from sqlalchemy import create_engine
 
 from companion import Companion, Settings
 from companion.generation.echo import EchoGenerator
 from companion.memory import fulltext, migrations, retrieval
 from companion.memory.store import Store
-from pgserver import stored_bytes
 from tests.fakes import WordEmbedder
 
 EMBED = WordEmbedder()
-LONG = ("Work has been a mess this week and I barely slept. My cousin Priya moved to Denver on Monday. "
-        "Anyway the weather was awful and the trains were late again.")
+LONG = (
+    "Work has been a mess this week and I barely slept. My cousin Priya moved to Denver on Monday. "
+    "Anyway the weather was awful and the trains were late again."
+)
 
 
 def vec(text):
@@ -23,8 +26,9 @@ def vec(text):
 
 def say(store, user, text, at=1000.0):
     turn = retrieval.embed_turn(EMBED.embed, text)
-    return store.save_exchange(user, user_text=text, reply_text="ok", at=at, mood=None, meta={},
-                               embedding=turn.query, memories=turn.memories)
+    return store.save_exchange(
+        user, user_text=text, reply_text="ok", at=at, mood=None, meta={}, embedding=turn.query, memories=turn.memories
+    )
 
 
 def found(store, user, query, k=5):
@@ -91,7 +95,9 @@ def test_an_edited_memory_is_found_by_its_new_words_only_in_both_instances(pair)
         assert all("Hale" not in t for t in found(store, "ann", "dentist Hale"))
         assert found(store, "ann", "dentist Okafor")[0] == "My dentist is Dr Okafor"
         new_cosine = float(vec("My dentist is Dr Okafor") @ vec("dentist Okafor"))  # scored by the new vector
-        assert store.search("ann", vec("dentist Okafor"), 1, text="dentist Okafor")[0]["cosine"] == pytest.approx(new_cosine)
+        assert store.search("ann", vec("dentist Okafor"), 1, text="dentist Okafor")[0]["cosine"] == pytest.approx(
+            new_cosine
+        )
 
 
 def test_a_deleted_memory_is_never_retrieved_again_in_either_instance(pair):
@@ -120,8 +126,9 @@ def test_forget_leaves_nothing_retrievable_even_for_a_warm_index_in_another_inst
         say(a, "ann", f"new note {i} about gardening", at=5000.0 + i)
     hits = b.search("ann", vec("private story about quokkas"), 10, text="quokkas story")
     assert all("quokkas" not in h["text"] for h in hits)
-    assert all(h["cosine"] == pytest.approx(float(vec(h["text"]) @ vec("private story about quokkas")), abs=1e-5)
-               for h in hits)
+    assert all(
+        h["cosine"] == pytest.approx(float(vec(h["text"]) @ vec("private story about quokkas")), abs=1e-5) for h in hits
+    )
     a.compact()
     if store_url.startswith("sqlite"):  # forget leaves no bytes: the keyword index's pages included
         assert b"quokkas" not in stored_bytes(store_url)
@@ -170,10 +177,15 @@ def test_the_version_2_store_gains_memories_for_its_old_turns(tmp_path):
         for version, step in migrations.MIGRATIONS[:2]:
             step(conn)
             conn.exec_driver_sql("INSERT INTO schema_version VALUES (?, 0)", (version,))
-        conn.exec_driver_sql("INSERT INTO users (user_id, created_at, last_seen_at, consent, calibration, "
-                             "voice_baseline) VALUES ('ann', 1, 1, '{}', '{}', '{}')")
-        conn.exec_driver_sql("INSERT INTO turns (user_id, role, text, at, embedding) VALUES "
-                             "('ann', 'user', 'I grew up near the sea', 5, ?)", (vec("I grew up near the sea").tobytes(),))
+        conn.exec_driver_sql(
+            "INSERT INTO users (user_id, created_at, last_seen_at, consent, calibration, "
+            "voice_baseline) VALUES ('ann', 1, 1, '{}', '{}', '{}')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO turns (user_id, role, text, at, embedding) VALUES "
+            "('ann', 'user', 'I grew up near the sea', 5, ?)",
+            (vec("I grew up near the sea").tobytes(),),
+        )
     engine.dispose()
     store = Store(url)
     assert store.applied_migrations == [v for v, _ in migrations.MIGRATIONS[2:]]
@@ -192,8 +204,12 @@ class CountingEmbedder(WordEmbedder):
 
 def test_a_turn_embeds_once_and_the_prompt_shows_dates_and_today(tmp_path):
     embedder, generator = CountingEmbedder(), EchoGenerator(reply="I hear you.")
-    bot = Companion(Settings(data_dir=tmp_path, history_turns=0), generator=generator, embedder=embedder,
-                    analyzers={m: None for m in ("text", "voice", "face")})
+    bot = Companion(
+        Settings(data_dir=tmp_path, history_turns=0),
+        generator=generator,
+        embedder=embedder,
+        analyzers={m: None for m in ("text", "voice", "face")},
+    )
     bot.respond("ann", "I went camping at Crater Lake with my cousins")
     embedder.calls.clear()
     reply = bot.respond("ann", "When did I go camping at Crater Lake?")
@@ -203,15 +219,23 @@ def test_a_turn_embeds_once_and_the_prompt_shows_dates_and_today(tmp_path):
     assert f"today is {time.strftime('%A', today)} {today.tm_mday} " in block
     assert f"on {today.tm_mday} {time.strftime('%b', today)} (today) they said: I went camping at Crater Lake" in block
     assert "Crater Lake" in generator.calls[-1][0]["content"]
-    assert [m["text"] for m in bot.export("ann")["memories"]] == ["I went camping at Crater Lake with my cousins",
-                                                                "When did I go camping at Crater Lake?"]
+    assert [m["text"] for m in bot.export("ann")["memories"]] == [
+        "I went camping at Crater Lake with my cousins",
+        "When did I go camping at Crater Lake?",
+    ]
     bot.close()
 
 
 def test_a_memory_told_to_one_instance_is_recalled_by_the_other_on_its_next_turn(store_url):
     def instance(generator):
-        return Companion(Settings(store_url=store_url, history_turns=0), store=Store(store_url), generator=generator,
-                         embedder=WordEmbedder(), analyzers={m: None for m in ("text", "voice", "face")})
+        return Companion(
+            Settings(store_url=store_url, history_turns=0),
+            store=Store(store_url),
+            generator=generator,
+            embedder=WordEmbedder(),
+            analyzers={m: None for m in ("text", "voice", "face")},
+        )
+
     seen_by_b = EchoGenerator(reply="I hear you.")
     a, b = instance(EchoGenerator(reply="I hear you.")), instance(seen_by_b)
     b.respond("ann", "Hello, a first hello to warm this instance up")  # b's index holds ann already

@@ -1,10 +1,12 @@
 """The strategy planner: which support strategy a turn gets, and why."""
+
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks.eval_replies import estimate, load_items
 from companion import fusion
@@ -26,12 +28,18 @@ INJECTIONS = [
 
 def ctx(text: str, label: str | None = "neutral", **kw) -> TurnContext:
     estimates = (estimate(label),) if label else ()
-    return TurnContext(user="u", text=text, mood=fusion.fuse(estimates) if estimates else MoodState.unknown(),
-                       estimates=estimates, **kw)
+    return TurnContext(
+        user="u",
+        text=text,
+        mood=fusion.fuse(estimates) if estimates else MoodState.unknown(),
+        estimates=estimates,
+        **kw,
+    )
 
 
-LOW_WEEK = Trend(valence_slope_per_day=-0.05, low_days_share=0.6, days=5, needs_checkin=True, mean_valence=-0.4,
-                low_days_recent=4)
+LOW_WEEK = Trend(
+    valence_slope_per_day=-0.05, low_days_share=0.6, days=5, needs_checkin=True, mean_valence=-0.4, low_days_recent=4
+)
 
 
 def item_context(item) -> TurnContext:
@@ -43,9 +51,17 @@ def item_context(item) -> TurnContext:
     if item.get("other"):
         mood = dataclasses.replace(mood, incongruent=True, disagreeing=(item.get("other_modality", "face"),))
     trend = LOW_WEEK if item.get("trend_checkin") else None
-    return TurnContext(user="eval", text=item["text"], mood=mood, estimates=estimates,
-                       facts=tuple(item.get("facts", ())), memories=tuple(item.get("memories", ())),
-                       history=tuple(item.get("history", ())), trend=trend, name=item.get("name"))
+    return TurnContext(
+        user="eval",
+        text=item["text"],
+        mood=mood,
+        estimates=estimates,
+        facts=tuple(item.get("facts", ())),
+        memories=tuple(item.get("memories", ())),
+        history=tuple(item.get("history", ())),
+        trend=trend,
+        name=item.get("name"),
+    )
 
 
 def test_grief_gets_reflection_with_a_reason_naming_the_loss():
@@ -83,8 +99,10 @@ def test_unknown_mood_gets_an_open_question():
 
 
 def test_long_angry_story_gets_restated():
-    story = ("I stayed late all week to finish the launch, fixed every bug the testers found, wrote the notes, "
-             "and then my manager thanked the other team in the all-hands and never mentioned me once.")
+    story = (
+        "I stayed late all week to finish the launch, fixed every bug the testers found, wrote the notes, "
+        "and then my manager thanked the other team in the all-hands and never mentioned me once."
+    )
     assert plan(ctx(story, "anger")).strategy.name == "restatement"
 
 
@@ -93,15 +111,17 @@ def test_later_in_a_long_talk_sadness_moves_to_suggestions():
     assert plan(ctx("I still feel flat.", "sadness", history=history)).strategy.name == "suggestion"
 
 
-@pytest.mark.parametrize("text,feeling", [("😭😭", "sadness"), ("🎉🥳", "joy"), ("😡", "anger"), ("...", "unknown"),
-                                          ("?!?!", "unknown")])
+@pytest.mark.parametrize(
+    "text,feeling", [("😭😭", "sadness"), ("🎉🥳", "joy"), ("😡", "anger"), ("...", "unknown"), ("?!?!", "unknown")]
+)
 def test_messages_without_words_get_a_gentle_question(text, feeling):
     p = plan(ctx(text, "neutral"))
     assert p.strategy.name == "question" and "no_words" in p.situation and p.feeling == feeling
 
 
-@pytest.mark.parametrize("text", ["¿Cómo estás? Estoy triste.", "Je suis très fatigué.", "今日は疲れた",
-                                  "Ich bin so müde heute"])
+@pytest.mark.parametrize(
+    "text", ["¿Cómo estás? Estoy triste.", "Je suis très fatigué.", "今日は疲れた", "Ich bin so müde heute"]
+)
 def test_other_languages_are_recognised(text):
     assert looks_foreign(text)
     assert "foreign" in plan(ctx(text, None)).situation
@@ -119,8 +139,9 @@ def test_known_injection_strings_are_detected(text):
     assert "injection" in p.situation and p.strategy.name == "other"
 
 
-@pytest.mark.parametrize("text", ["I act in a local theatre group.", "My system for studying isn't working.",
-                                  "I ignored my alarm again."])
+@pytest.mark.parametrize(
+    "text", ["I act in a local theatre group.", "My system for studying isn't working.", "I ignored my alarm again."]
+)
 def test_ordinary_messages_are_not_called_injections(text):
     assert not looks_like_injection(text)
 

@@ -4,6 +4,7 @@ on SQLite and on PostgreSQL (the `store_url` fixture, tests/pgserver.py).
 The language model is the echo generator and the analyzers are recorders at the model's edge
 (what is tested is whether Companion calls them); the embedder is the real MiniLM.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import MiniLM
+from pgserver import stored_bytes, user_rows
 
 from companion import retention
 from companion.config import Settings
@@ -19,9 +22,6 @@ from companion.core import Companion
 from companion.errors import InvalidInput
 from companion.generation.echo import EchoGenerator
 from companion.types import EMOTIONS, EmotionEstimate, MoodState
-from pgserver import stored_bytes, user_rows
-from fakes import MiniLM
-
 
 
 class Recorder:
@@ -44,12 +44,18 @@ class Transcriber:
         return type("Transcript", (), {"text": self.text})()
 
 
-def make_bot(data_dir: Path, *, url: str | None = None, privacy: dict | None = None,
-             reply: str | None = None) -> Companion:
+def make_bot(
+    data_dir: Path, *, url: str | None = None, privacy: dict | None = None, reply: str | None = None
+) -> Companion:
     settings = Settings(data_dir=data_dir, store_url=url, privacy=privacy or {})
-    analyzers = {"text": Recorder("text", "sadness"), "face": Recorder("face", "joy"), "voice": Recorder("voice", "anger")}
-    return Companion(settings, generator=EchoGenerator(reply), embedder=MiniLM(), analyzers=analyzers,
-                     transcriber=Transcriber())
+    analyzers = {
+        "text": Recorder("text", "sadness"),
+        "face": Recorder("face", "joy"),
+        "voice": Recorder("voice", "anger"),
+    }
+    return Companion(
+        settings, generator=EchoGenerator(reply), embedder=MiniLM(), analyzers=analyzers, transcriber=Transcriber()
+    )
 
 
 def frame(seed: int = 0) -> np.ndarray:
@@ -135,7 +141,9 @@ def test_export_returns_every_stored_row_as_json(tmp_path, store_url):
     assert len(data["moods"]) == rows["moods"] and rows["moods"] >= 2
     assert len(data["facts"]) == rows["facts"] >= 1
     assert {t["text"] for t in data["turns"] if t["role"] == "user"} == {
-        "My sister is Ana and I love hiking.", "I had a long day."}
+        "My sister is Ana and I love hiking.",
+        "I had a long day.",
+    }
     assert data["profile"]["consent"]["face"] is True and data["profile"]["calibration"]
     assert "passphrase_hash" not in data["profile"]
 
@@ -194,8 +202,9 @@ def test_retention_runs_on_start_and_then_on_its_timer(tmp_path, store_url):
     assert retention.start(bot.store, Settings(data_dir=tmp_path).privacy) is None  # retention off by default
     assert bot.store.count_turns("alice") == 2
 
-    timer = retention.start(bot.store, Settings(data_dir=tmp_path, privacy={"retention_days": 7}).privacy,
-                            interval_s=0.05)
+    timer = retention.start(
+        bot.store, Settings(data_dir=tmp_path, privacy={"retention_days": 7}).privacy, interval_s=0.05
+    )
     try:
         assert bot.store.count_turns("alice") == 0  # purged on start
         assert timer.alive
@@ -249,6 +258,6 @@ def test_raw_audio_and_frames_are_never_stored(tmp_path, store_url):
     data = stored_bytes(store_url)
     for raw in (image.tobytes(), samples.tobytes()):
         for start in range(0, len(raw) - 64, len(raw) // 8):
-            assert raw[start:start + 64] not in data
+            assert raw[start : start + 64] not in data
     exported = json.dumps(bot.export("alice"))
     assert len(exported) < 100_000 and "hello there" in exported  # transcript yes, samples no

@@ -1,22 +1,24 @@
 """AI disclosure end to end: said at first contact, repeated after each interval of continuous use,
 and no generated reply that claims to be human ever reaches the user (streamed or whole)."""
+
 from __future__ import annotations
 
 import re
 import types
 
 import pytest
+from fakes import MiniLM
 
 from companion.config import Settings
 from companion.core import Companion
 from companion.generation.echo import EchoGenerator
-from fakes import MiniLM
 
 AI_NOTE = re.compile(r"\bI'?m an AI\b|\bI am an AI\b", re.I)
 HUMAN_CLAIM = re.compile(
     r"\b(?:i\s*am|i'?m|im)\s+(?:a\s+|an\s+)?(?:real\s+|actual\s+)?(?:human(?:\s+being)?|person|man|woman|guy|girl)\b"
-    r"|\b(?:i'?m|i\s+am)\s+not\s+(?:an?\s+)?(?:ai|bot|robot|machine|computer|program)\b|\bas\s+a\s+human\b", re.I)
-
+    r"|\b(?:i'?m|i\s+am)\s+not\s+(?:an?\s+)?(?:ai|bot|robot|machine|computer|program)\b|\bas\s+a\s+human\b",
+    re.I,
+)
 
 
 class Clock:
@@ -71,12 +73,15 @@ def test_crisis_reply_also_says_it_is_an_ai(tmp_path):
     assert "crisis" in reply.flags and AI_NOTE.search(reply.text)
 
 
-@pytest.mark.parametrize("claim", [
-    "I am a human, not a bot.",
-    "Don't worry, I'm a real person just like you.",
-    "I'm not an AI, I promise. Tell me more about your day.",
-    "As a human, I totally understand how you feel.",
-])
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "I am a human, not a bot.",
+        "Don't worry, I'm a real person just like you.",
+        "I'm not an AI, I promise. Tell me more about your day.",
+        "As a human, I totally understand how you feel.",
+    ],
+)
 def test_a_reply_claiming_to_be_human_never_reaches_the_user(tmp_path, claim):
     bot = make_bot(tmp_path, reply=claim)
     bot.respond("alice", "hi")  # first contact (its disclosure would mask the check below)

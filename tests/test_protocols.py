@@ -4,6 +4,7 @@ Backends whose construction is cheap (echo, the OpenAI client, the MiniLM embedd
 are built and checked with isinstance; the others (a model load each) are checked by class: the
 Protocol's attributes, and each Protocol method present with a compatible signature.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -13,7 +14,7 @@ import pytest
 
 from companion import protocols, registry
 from companion.components import Components
-from companion.protocols import PROTOCOLS, EmotionAnalyzer, Embedder, Generator, Synthesizer, Transcriber
+from companion.protocols import PROTOCOLS, Embedder, EmotionAnalyzer, Generator, Synthesizer, Transcriber
 
 P = inspect.Parameter
 POSITIONAL = (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)
@@ -46,8 +47,9 @@ def signature_problems(wanted, given) -> list[str]:
         elif not var_pos:
             problems.append(f"takes no positional parameter {i + 1} ({w.name})")
     for w in (p for p in want if p.kind is P.KEYWORD_ONLY):
-        match = next((p for p in have if p.name == w.name and p.kind in (P.KEYWORD_ONLY, P.POSITIONAL_OR_KEYWORD)),
-                     None)
+        match = next(
+            (p for p in have if p.name == w.name and p.kind in (P.KEYWORD_ONLY, P.POSITIONAL_OR_KEYWORD)), None
+        )
         if match is None:
             if not var_kw:
                 problems.append(f"takes no keyword {w.name!r}")
@@ -105,8 +107,10 @@ def test_the_structural_check_can_fail():
         def stream(self, messages, max_tokens, temperature, top_p):  # no seed/stop, keywords by position only
             ...
 
-    assert class_problems(Wrong, EmotionAnalyzer) == ["analyze: extra parameter 'strict' has no default",
-                                                      "no method 'analyze_batch'"]
+    assert class_problems(Wrong, EmotionAnalyzer) == [
+        "analyze: extra parameter 'strict' has no default",
+        "no method 'analyze_batch'",
+    ]
     stiff = class_problems(Stiff, Generator)
     assert "stream: takes no keyword 'seed'" in stiff and "stream: takes no keyword 'stop'" in stiff
     assert class_problems(type("Mute", (), {}), Synthesizer) == ["no method 'synthesize'"]
@@ -116,8 +120,10 @@ def test_cheap_backends_built_through_the_registry_are_instances():
     echo = registry.create("generator", "echo", reply="hello")
     client = registry.create("generator", "openai", base_url="http://127.0.0.1:9/v1", timeout_s=1)
     assert isinstance(echo, Generator) and isinstance(client, Generator)
-    assert "".join(echo.stream([{"role": "user", "content": "hi"}], max_tokens=5, temperature=0, top_p=1)).strip() \
+    assert (
+        "".join(echo.stream([{"role": "user", "content": "hi"}], max_tokens=5, temperature=0, top_p=1)).strip()
         == "hello"
+    )
 
 
 def test_the_minilm_embedder_is_an_embedder():
@@ -135,9 +141,15 @@ def test_the_tests_fakes_keep_the_contracts():
 
 
 def test_components_are_typed_with_the_protocols():
-    hints = {name: typing.get_type_hints(getattr(Components, name))["return"]
-             for name in ("generator", "embedder", "transcriber", "synthesizer")}
-    assert hints == {"generator": Generator, "embedder": Embedder, "transcriber": Transcriber,
-                     "synthesizer": Synthesizer}
+    hints = {
+        name: typing.get_type_hints(getattr(Components, name))["return"]
+        for name in ("generator", "embedder", "transcriber", "synthesizer")
+    }
+    assert hints == {
+        "generator": Generator,
+        "embedder": Embedder,
+        "transcriber": Transcriber,
+        "synthesizer": Synthesizer,
+    }
     assert typing.get_type_hints(Components.analyzer)["return"] == EmotionAnalyzer | None
     assert protocols.Transcript in typing.get_type_hints(Transcriber.transcribe).values()

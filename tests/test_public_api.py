@@ -2,6 +2,7 @@
 `Companion.store` or `Companion.parts`, and the methods it uses instead (facts, history, mood
 history, sign-in, speech, preload) keep each user's data to that user. Accounts write through
 the Store's methods, inside its error handling."""
+
 from __future__ import annotations
 
 import ast
@@ -29,21 +30,35 @@ PASS = "correct horse battery"
 def reaches_inside(source: str) -> list[str]:
     """Where `source` touches Companion's internals: `x.store`/`x.parts` (any alias), getattr(x,
     "store"), or an import of the store, the components or pipelines/ (the layer under companion/)."""
-    found = [f"line {source[:m.start()].count(chr(10)) + 1}: {m.group()}"
-             for m in re.finditer(r"\.(store|parts)\b", source)]
+    found = [
+        f"line {source[: m.start()].count(chr(10)) + 1}: {m.group()}" for m in re.finditer(r"\.(store|parts)\b", source)
+    ]
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Attribute) and node.attr in PRIVATE:
             found.append(f"line {node.lineno}: .{node.attr}")
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr")
-              and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) and node.args[1].value in PRIVATE):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "setattr")
+            and len(node.args) > 1
+            and isinstance(node.args[1], ast.Constant)
+            and node.args[1].value in PRIVATE
+        ):
             found.append(f"line {node.lineno}: {node.func.id}(..., {node.args[1].value!r})")
-        elif isinstance(node, ast.ImportFrom) and node.module and (
-                node.module.split(".")[0] == "pipelines" or node.module.startswith("companion.memory") or node.module in ("companion.components", "companion.core")
-                and any(a.name == "Components" for a in node.names)):
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and (
+                node.module.split(".")[0] == "pipelines"
+                or node.module.startswith("companion.memory")
+                or node.module in ("companion.components", "companion.core")
+                and any(a.name == "Components" for a in node.names)
+            )
+        ):
             found.append(f"line {node.lineno}: from {node.module} import ...")
-        elif isinstance(node, ast.Import) and any(a.name.startswith(("companion.memory", "companion.components",
-                                                                     "pipelines"))
-                                                  for a in node.names):
+        elif isinstance(node, ast.Import) and any(
+            a.name.startswith(("companion.memory", "companion.components", "pipelines")) for a in node.names
+        ):
             found.append(f"line {node.lineno}: import {', '.join(a.name for a in node.names)}")
     return sorted(set(found))
 
@@ -54,16 +69,19 @@ def test_the_web_app_uses_the_public_api_only():
     assert {k: v for k, v in leaks.items() if v} == {}
 
 
-@pytest.mark.parametrize("source", [
-    "companion.store.facts('a')",
-    "self.c.parts.speak('hi', None)",
-    "p = bot.parts\np.embed(['x'])",
-    "s = getattr(companion, 'store')",
-    "from companion.memory.store import Store",
-    "import companion.components",
-    "from pipelines import audio",
-    "import pipelines.audio",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "companion.store.facts('a')",
+        "self.c.parts.speak('hi', None)",
+        "p = bot.parts\np.embed(['x'])",
+        "s = getattr(companion, 'store')",
+        "from companion.memory.store import Store",
+        "import companion.components",
+        "from pipelines import audio",
+        "import pipelines.audio",
+    ],
+)
 def test_the_boundary_check_catches_each_way_in(source):
     assert reaches_inside(source)
 
@@ -91,10 +109,14 @@ class Transcriber:
 
 @pytest.fixture
 def bot(tmp_path):
-    companion = Companion(Settings(data_dir=tmp_path), generator=EchoGenerator(reply="I hear you."),
-                          embedder=WordEmbedder(), analyzers={"text": FixedAnalyzer("text", "sadness"),
-                                                              "voice": None, "face": None},
-                          synthesizer=Speaker(), transcriber=Transcriber())
+    companion = Companion(
+        Settings(data_dir=tmp_path),
+        generator=EchoGenerator(reply="I hear you."),
+        embedder=WordEmbedder(),
+        analyzers={"text": FixedAnalyzer("text", "sadness"), "voice": None, "face": None},
+        synthesizer=Speaker(),
+        transcriber=Transcriber(),
+    )
     yield companion
     companion.close()
 
@@ -130,11 +152,18 @@ def test_an_edit_that_cannot_be_used_changes_nothing(bot, text, message):
     assert bot.facts("alice") == [fact]
 
 
-@pytest.mark.parametrize("call", [
-    lambda b: b.facts("../etc"), lambda b: b.edit_fact("alice", "1", "text"), lambda b: b.delete_fact("alice", None),
-    lambda b: b.delete_fact("alice", True), lambda b: b.history("alice", -1), lambda b: b.history("alice", 2.5),
-    lambda b: b.mood_history(""),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda b: b.facts("../etc"),
+        lambda b: b.edit_fact("alice", "1", "text"),
+        lambda b: b.delete_fact("alice", None),
+        lambda b: b.delete_fact("alice", True),
+        lambda b: b.history("alice", -1),
+        lambda b: b.history("alice", 2.5),
+        lambda b: b.mood_history(""),
+    ],
+)
 def test_bad_arguments_get_invalid_input(bot, call):
     with pytest.raises(InvalidInput):
         call(bot)
@@ -191,8 +220,13 @@ def test_preload_reports_each_part_that_failed_and_loads_the_rest(tmp_path):
         def transcribe(self, audio):
             raise RuntimeError("no speech model here")
 
-    bot = Companion(Settings(data_dir=tmp_path), generator=EchoGenerator(), embedder=WordEmbedder(),
-                    analyzers={"text": None, "voice": None, "face": None}, transcriber=BrokenTranscriber())
+    bot = Companion(
+        Settings(data_dir=tmp_path),
+        generator=EchoGenerator(),
+        embedder=WordEmbedder(),
+        analyzers={"text": None, "voice": None, "face": None},
+        transcriber=BrokenTranscriber(),
+    )
     try:
         assert bot.preload() == {"speech recogniser": "no speech model here"}
     finally:

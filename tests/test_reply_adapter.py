@@ -1,4 +1,5 @@
 """The shipped LoRA adapter: GGUF round trip, llama.cpp against torch, and clear errors for bad files."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,12 @@ import pytest
 
 from pipelines.loading import BadAdapter, check_lora_gguf, reply_adapter, smollm2_gguf
 
-PROMPTS = ["I failed my exam today and I feel stupid.", "My sister had a baby girl last night!",
-           "Work has been really stressful and I barely slept.", "What's my dog's name?"]
+PROMPTS = [
+    "I failed my exam today and I feel stupid.",
+    "My sister had a baby girl last night!",
+    "Work has been really stressful and I barely slept.",
+    "What's my dog's name?",
+]
 # llama.cpp runs the Q4_1 weights with 8-bit activations; torch runs them dequantized in float32.
 # Their first-token log-probabilities agree to within this many nats: measured max 0.17 with the adapter,
 # 0.22 for the base alone (the quantisation floor); the adapter itself moves them by 2.0-5.4 nats.
@@ -19,6 +24,7 @@ TOLERANCE = 0.35
 def messages(text):
     from companion.generation.prompt import TurnContext, build_messages
     from companion.types import MoodState
+
     return build_messages(TurnContext(user="t", text=text, mood=MoodState.unknown()), prompt=None)[0]
 
 
@@ -50,8 +56,14 @@ def torch_logprobs(tokenizer, model, msgs, tuned=True):
 
 def llama_top(generator, msgs, k=5):
     out = []
-    request = {"messages": msgs, "max_tokens": 1, "temperature": 0.0, "stream": False, "logprobs": True,
-               "top_logprobs": k}
+    request = {
+        "messages": msgs,
+        "max_tokens": 1,
+        "temperature": 0.0,
+        "stream": False,
+        "logprobs": True,
+        "top_logprobs": k,
+    }
     generator._server.handle_chat_completions(request, lambda chunk: out.append(chunk) and False)
     first = out[0]["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
     return {t["id"]: t["logprob"] for t in first}

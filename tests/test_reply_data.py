@@ -1,15 +1,16 @@
 """The reply model's examples: split by conversation, prompts from the run-time builder, unsafe replies dropped."""
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 
 import pytest
 
-from tests.fakes import FixedAnalyzer
 from companion.config import FusionSettings
 from companion.generation.prompt import build_messages
 from pipelines.training import reply_data as rd
 from pipelines.training.reply_memory import TEST_NAMES, TRAIN_NAMES, cases, memory_examples
+from tests.fakes import FixedAnalyzer
 
 
 @pytest.fixture(scope="module")
@@ -34,29 +35,44 @@ def test_history_alternates_and_holds_at_most_three_turns(conversations):
         assert len(target.history) <= 3 and all(a != b for a, b in zip(roles, roles[1:]))
 
 
-@pytest.mark.parametrize("reply,reason", [
-    ("Me too, my wife had the same thing last year.", "claims a human life"),
-    ("When I was a kid I broke my arm.", "claims a human life"),
-    ("Call 555-123-4567, they helped me.", "numbers not in the conversation"),
-    ("Try www.calm.example for that.", "link or e-mail"),
-    ("Have you talked to Jessica about it?", "names the user never gave"),
-    ("Ok", "too short"),
-])
+@pytest.mark.parametrize(
+    "reply,reason",
+    [
+        ("Me too, my wife had the same thing last year.", "claims a human life"),
+        ("When I was a kid I broke my arm.", "claims a human life"),
+        ("Call 555-123-4567, they helped me.", "numbers not in the conversation"),
+        ("Try www.calm.example for that.", "link or e-mail"),
+        ("Have you talked to Jessica about it?", "names the user never gave"),
+        ("Ok", "too short"),
+    ],
+)
 def test_replies_an_ai_must_not_say_are_dropped(reply, reason):
-    conv = rd.Conversation("ed", "ed:x", "train", (rd.Turn("user", "I failed my driving test today."),
-                                                   rd.Turn("assistant", reply)))
+    conv = rd.Conversation(
+        "ed", "ed:x", "train", (rd.Turn("user", "I failed my driving test today."), rd.Turn("assistant", reply))
+    )
     assert rd.drop_reason(rd.Target(conv, 1)) == reason
 
 
 def test_a_good_reply_is_kept_and_names_from_the_conversation_are_allowed():
-    conv = rd.Conversation("ed", "ed:y", "train", (rd.Turn("user", "My friend Jessica moved to Spain."),
-                                                   rd.Turn("assistant", "Oh no, you must miss Jessica. Will you visit?")))
+    conv = rd.Conversation(
+        "ed",
+        "ed:y",
+        "train",
+        (
+            rd.Turn("user", "My friend Jessica moved to Spain."),
+            rd.Turn("assistant", "Oh no, you must miss Jessica. Will you visit?"),
+        ),
+    )
     assert rd.drop_reason(rd.Target(conv, 1)) is None
 
 
 def test_self_disclosure_turns_are_never_learnt():
-    conv = rd.Conversation("esconv", "esconv:z", "train", (rd.Turn("user", "I feel so alone lately."),
-                                                           rd.Turn("assistant", "I know how that is.", "Self-disclosure")))
+    conv = rd.Conversation(
+        "esconv",
+        "esconv:z",
+        "train",
+        (rd.Turn("user", "I feel so alone lately."), rd.Turn("assistant", "I know how that is.", "Self-disclosure")),
+    )
     assert rd.drop_reason(rd.Target(conv, 1)) == "self-disclosure (an AI has no experiences to share)"
 
 
@@ -66,15 +82,23 @@ def test_crowd_text_is_cleaned_into_written_english():
 
 
 def test_an_example_prompt_is_exactly_the_run_time_prompt():
-    conv = rd.Conversation("esconv", "esconv:q", "train", (
-        rd.Turn("user", "Hi there."), rd.Turn("assistant", "Hello, how are you?", "Question"),
-        rd.Turn("user", "I lost my job and I am scared."),
-        rd.Turn("assistant", "That sounds frightening. What happened?", "Reflection of feelings")))
+    conv = rd.Conversation(
+        "esconv",
+        "esconv:q",
+        "train",
+        (
+            rd.Turn("user", "Hi there."),
+            rd.Turn("assistant", "Hello, how are you?", "Question"),
+            rd.Turn("user", "I lost my job and I am scared."),
+            rd.Turn("assistant", "That sounds frightening. What happened?", "Reflection of feelings"),
+        ),
+    )
     target = rd.Target(conv, 3)
     analyzer = FixedAnalyzer("text", "fear")
-    (mood, est), = rd.moods_for([target.user_text], analyzer, FusionSettings())
+    ((mood, est),) = rd.moods_for([target.user_text], analyzer, FusionSettings())
     example = rd.make_example(target, mood, est)
     from companion.generation.prompt import TurnContext
+
     ctx = TurnContext(user="train", text=target.user_text, mood=mood, estimates=(est,), history=target.history)
     assert example.messages == build_messages(ctx, prompt="reflection", feeling="fear")[0]
     assert example.strategy == "reflection" and example.mood == "fear" and "feel fear" in example.messages[0]["content"]

@@ -6,6 +6,7 @@ word list matches when one of its words stands in the text as a whole word. No t
 file are the same, no word list repeats a word, and the family words are listed once
 (prompts/rules/family.json), not again in the code.
 """
+
 from __future__ import annotations
 
 import ast
@@ -24,8 +25,17 @@ ALL = [(file, name) for file in FILES for name in rules.load(file).rules]
 
 
 def test_every_table_is_there():
-    assert {"checks", "crisis", "fallback", "family", "planner", "prompt", "safety", "text_dialogue",
-            "text_negation"} <= set(FILES)
+    assert {
+        "checks",
+        "crisis",
+        "fallback",
+        "family",
+        "planner",
+        "prompt",
+        "safety",
+        "text_dialogue",
+        "text_negation",
+    } <= set(FILES)
     assert len(ALL) >= 100
 
 
@@ -61,8 +71,11 @@ def test_tables_that_name_relatives_read_the_family_list():
         assert crisis["family_will_kill_me"].regex.search(f"my {word} is going to kill me if i'm late"), word
         assert rules.regex("checks", "human_claim").search(f"I love my {word}."), word
         assert rules.regex("fallback", "relation").match(f"The user's {word} is Ana."), word
-    readers = {file for file in FILES if file != "family"
-               and "{family.members}" in (rules.RULES_DIR / f"{file}.json").read_text(encoding="utf-8")}
+    readers = {
+        file
+        for file in FILES
+        if file != "family" and "{family.members}" in (rules.RULES_DIR / f"{file}.json").read_text(encoding="utf-8")
+    }
     assert readers == {"checks", "crisis", "fallback", "planner"}
 
 
@@ -131,29 +144,37 @@ def test_a_bad_pattern_names_the_file_and_the_rule(rules_dir):
         rules.load("broken")
 
 
-@pytest.mark.parametrize("entry,message", [
-    (rule("x"), "needs a 'pattern' or 'words'"),
-    (rule("x", pattern="a", words=["a"]), "needs a 'pattern' or 'words'"),
-    ({"name": "x", "pattern": "a"}, "has no 'why'"),
-    (rule("x", pattern="{nowhere}"), r"refers to \{nowhere\}"),
-    (rule("x", pattern="{family.nobody}"), r"refers to \{family.nobody\}"),
-    (rule("x", pattern="{x}"), "refers to itself"),
-    (rule("x", pattern="a", flags="Q"), "unknown flag"),
-    (rule("x", pattern="a", colour="red"), "unknown keys"),
-    (rule("x", words=[]), "'words' must be"),
-])
+@pytest.mark.parametrize(
+    "entry,message",
+    [
+        (rule("x"), "needs a 'pattern' or 'words'"),
+        (rule("x", pattern="a", words=["a"]), "needs a 'pattern' or 'words'"),
+        ({"name": "x", "pattern": "a"}, "has no 'why'"),
+        (rule("x", pattern="{nowhere}"), r"refers to \{nowhere\}"),
+        (rule("x", pattern="{family.nobody}"), r"refers to \{family.nobody\}"),
+        (rule("x", pattern="{x}"), "refers to itself"),
+        (rule("x", pattern="a", flags="Q"), "unknown flag"),
+        (rule("x", pattern="a", colour="red"), "unknown keys"),
+        (rule("x", words=[]), "'words' must be"),
+    ],
+)
 def test_malformed_rules_are_named(rules_dir, entry, message):
     write(rules_dir, "bad", entry)
-    (rules_dir / "family.json").write_text((rules.PROMPTS_DIR / "rules" / "family.json").read_text(encoding="utf-8"),
-                                           encoding="utf-8")
+    (rules_dir / "family.json").write_text(
+        (rules.PROMPTS_DIR / "rules" / "family.json").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     with pytest.raises(rules.RuleError, match=message):
         rules.load("bad")
 
 
 def test_references_parts_and_word_lists(rules_dir):
     write(rules_dir, "pets", rule("animals", words=["cat", "dog", "guinea pig"]))
-    write(rules_dir, "t", rule("who", pattern="(?:my|our)", part=True),
-          rule("loves", pattern=r"\b{who} {pets.animals}\b", flags="I"))
+    write(
+        rules_dir,
+        "t",
+        rule("who", pattern="(?:my|our)", part=True),
+        rule("loves", pattern=r"\b{who} {pets.animals}\b", flags="I"),
+    )
     loaded = rules.load("t")
     assert loaded["loves"].source == r"\b(?:my|our) (?:guinea\ pig|cat|dog)\b"
     assert loaded.regex("loves").search("Our Guinea pig") and not loaded.regex("loves").search("my catalogue")

@@ -6,6 +6,7 @@ later ones as `__NAME` within the first one's section; the second cell gives eac
 same order. A default is a literal in backticks (JSON for dictionaries; true/false or on/off for
 switches), or words when the field's default is None (what "unset" means, e.g. "embedded").
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,11 @@ PREFIX = "COMPANION_"
 
 def sections() -> dict[str, type[BaseModel]]:
     """Top-level fields that group others (llm, fusion, ...) -> their model."""
-    return {name: info.annotation for name, info in Settings.model_fields.items()
-            if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)}
+    return {
+        name: info.annotation
+        for name, info in Settings.model_fields.items()
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+    }
 
 
 def fields() -> dict[str, tuple[Any, Any]]:
@@ -101,17 +105,30 @@ def test_every_row_is_a_field_and_every_field_has_a_row_with_its_default():
 
 
 def test_every_field_has_a_one_line_description():
-    bad = [name for name, (_, info) in fields().items()
-           if not (info.description and info.description.strip() and "\n" not in info.description)]
+    bad = [
+        name
+        for name, (_, info) in fields().items()
+        if not (info.description and info.description.strip() and "\n" not in info.description)
+    ]
     assert not bad, f"fields without a one-line description: {bad}"
     assert all(Settings.model_fields[name].description for name in sections())
 
 
-@pytest.mark.parametrize("cell, default, ok", [
-    ("`0.40`", 0.4, True), ("`7`", 7, True), ("`7`", 8, False), ("measured", {"a": 1.0}, False),
-    ('`{"a": 1.0}`', {"a": 1.0}, True), ("`off`", False, True), ("`on`", False, False),
-    ("embedded", None, True), ("`~/.companion`", Path.home() / ".companion", True), ("`linear`", "linear", True),
-])
+@pytest.mark.parametrize(
+    "cell, default, ok",
+    [
+        ("`0.40`", 0.4, True),
+        ("`7`", 7, True),
+        ("`7`", 8, False),
+        ("measured", {"a": 1.0}, False),
+        ('`{"a": 1.0}`', {"a": 1.0}, True),
+        ("`off`", False, True),
+        ("`on`", False, False),
+        ("embedded", None, True),
+        ("`~/.companion`", Path.home() / ".companion", True),
+        ("`linear`", "linear", True),
+    ],
+)
 def test_the_default_comparison(cell, default, ok):
     assert matches(cell, default) is ok
 

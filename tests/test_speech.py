@@ -1,4 +1,5 @@
 """Speech in and out with the real models: Whisper (faster-whisper), piper, espeak-ng."""
+
 from __future__ import annotations
 
 import shutil
@@ -11,8 +12,9 @@ from pipelines import audio
 from pipelines.speech import Synthesizer, Transcriber, split_sentences, voice_style
 
 SENTENCE = "My sister called me this morning with some wonderful news."
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng is not installed (apt-get install -y espeak-ng)")
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install -y espeak-ng)"
+)
 
 
 def espeak(text: str, tmp_path) -> str:
@@ -130,8 +132,10 @@ def test_a_long_first_sentence_starts_speaking_at_its_first_comma(synthesizer):
 def test_split_sentences_keeps_the_unfinished_rest():
     assert split_sentences("Hello there. How are") == (["Hello there."], "How are")
     assert split_sentences("Well, I see", clause_after=30) == ([], "Well, I see")
-    assert split_sentences("That sounds like a hard week, honestly", clause_after=20) == \
-        (["That sounds like a hard week,"], "honestly")
+    assert split_sentences("That sounds like a hard week, honestly", clause_after=20) == (
+        ["That sounds like a hard week,"],
+        "honestly",
+    )
     done, rest = split_sentences("word " * 60)
     assert done and len(done[0]) <= 160 and rest
 

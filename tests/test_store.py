@@ -1,5 +1,6 @@
 """The memory store. Tests taking `store` or `store_url` run on SQLite and on PostgreSQL
 (tests/pgserver.py starts a throwaway server); the rest are about one backend's own behaviour."""
+
 import os
 import sqlite3
 import stat
@@ -8,7 +9,8 @@ import time
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, text as sql_text
+from sqlalchemy import create_engine
+from sqlalchemy import text as sql_text
 
 from companion.errors import StoreUnavailable
 from companion.memory.facts import Fact
@@ -52,8 +54,9 @@ def test_migrations_are_versioned_and_idempotent(store_url):
     again = Store(store_url)
     assert again.applied_migrations == []
     again.close()
-    assert [v for (v,) in sql(store_url, "SELECT version FROM schema_version ORDER BY version")] == \
-        list(range(1, LATEST + 1))
+    assert [v for (v,) in sql(store_url, "SELECT version FROM schema_version ORDER BY version")] == list(
+        range(1, LATEST + 1)
+    )
     if store_url.startswith("sqlite"):
         assert sql(store_url, "PRAGMA journal_mode")[0][0] == "wal"
 
@@ -79,8 +82,9 @@ def test_instances_starting_together_migrate_once(store_url):
         assert errors == []
     assert sorted(len(s.applied_migrations) for s in stores)[-1] == LATEST
     assert sum(len(s.applied_migrations) for s in stores) == LATEST
-    assert [v for (v,) in sql(store_url, "SELECT version FROM schema_version ORDER BY version")] == \
-        list(range(1, LATEST + 1))
+    assert [v for (v,) in sql(store_url, "SELECT version FROM schema_version ORDER BY version")] == list(
+        range(1, LATEST + 1)
+    )
     for s in stores:
         s.close()
 
@@ -96,9 +100,16 @@ def test_exchange_is_stored_and_persists_across_restart(store_url):
     url = store_url
     s = Store(url)
     s.ensure_user("alice")
-    s.save_exchange("alice", user_text="My name is Alice", reply_text="Hi Alice", at=1000.0, mood=mood(),
-                    meta={"flags": []}, embedding=unit(1, 0, 0),
-                    facts=[(Fact("name", "", "Alice", "The user's name is Alice."), unit(1, 0, 0))])
+    s.save_exchange(
+        "alice",
+        user_text="My name is Alice",
+        reply_text="Hi Alice",
+        at=1000.0,
+        mood=mood(),
+        meta={"flags": []},
+        embedding=unit(1, 0, 0),
+        facts=[(Fact("name", "", "Alice", "The user's name is Alice."), unit(1, 0, 0))],
+    )
     s.close()
     s = Store(url)
     assert [t["text"] for t in s.recent_turns("alice", 10)] == ["My name is Alice", "Hi Alice"]
@@ -134,9 +145,16 @@ def test_facts_replace_by_kind_and_key(store):
 def test_every_query_is_scoped_by_user(store):
     for user, text in (("alice", "alice secret"), ("bob", "bob secret")):
         store.ensure_user(user)
-        store.save_exchange(user, user_text=text, reply_text="ok", at=5.0, mood=mood(), meta={},
-                            embedding=unit(1, 1, 0), facts=[(Fact("likes", "", text, f"The user likes {text}."),
-                                                            unit(1, 1, 0))])
+        store.save_exchange(
+            user,
+            user_text=text,
+            reply_text="ok",
+            at=5.0,
+            mood=mood(),
+            meta={},
+            embedding=unit(1, 1, 0),
+            facts=[(Fact("likes", "", text, f"The user likes {text}."), unit(1, 1, 0))],
+        )
     assert all("bob" not in m["text"] for m in store.search("alice", unit(1, 1, 0), 10))
     bob_fact = store.facts("bob")[0]["id"]
     assert store.delete_fact("alice", bob_fact) is False  # alice cannot delete bob's fact
@@ -149,8 +167,12 @@ def test_every_query_is_scoped_by_user(store):
 
 def test_search_ranks_by_similarity(store):
     store.ensure_user("c")
-    store.save_exchange("c", user_text="about dogs", reply_text="ok", at=1.0, mood=None, meta={}, embedding=unit(1, 0, 0))
-    store.save_exchange("c", user_text="about cats", reply_text="ok", at=2.0, mood=None, meta={}, embedding=unit(0, 1, 0))
+    store.save_exchange(
+        "c", user_text="about dogs", reply_text="ok", at=1.0, mood=None, meta={}, embedding=unit(1, 0, 0)
+    )
+    store.save_exchange(
+        "c", user_text="about cats", reply_text="ok", at=2.0, mood=None, meta={}, embedding=unit(0, 1, 0)
+    )
     hits = store.search("c", unit(0.1, 1, 0), 1)
     assert hits[0]["text"] == "about cats"
 

@@ -1,4 +1,5 @@
 """TextEmotionAnalyzer with the shipped MiniLM heads: contract, edge cases, clear-case direction."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,7 @@ import pytest
 
 from companion import registry
 from companion.types import EMOTIONS, EmotionEstimate
-from pipelines.text import (TextEmotionAnalyzer, _to_estimate, language_factor, normalise_text,
-                            softmax)
+from pipelines.text import TextEmotionAnalyzer, _to_estimate, language_factor, normalise_text, softmax
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +152,14 @@ def test_long_text_is_read_in_capped_windows(analyzer):
 
 def test_non_english_text_gets_low_confidence(analyzer):
     english = analyzer.analyze("I am so happy with my family")
-    for text in ("Je suis très content aujourd'hui avec ma famille", "Ich bin heute sehr traurig und müde",
-                 "Estoy muy feliz con mi familia", "我今天很开心", "Я очень рад тебя видеть", "今日はとても悲しいです"):
+    for text in (
+        "Je suis très content aujourd'hui avec ma famille",
+        "Ich bin heute sehr traurig und müde",
+        "Estoy muy feliz con mi familia",
+        "我今天很开心",
+        "Я очень рад тебя видеть",
+        "今日はとても悲しいです",
+    ):
         est = analyzer.analyze(text)
         check_invariants(est)
         assert est.confidence < 0.3 < english.confidence, (text, est.confidence)
@@ -169,6 +175,7 @@ def test_registered_default_text_backend():
 
 
 # -- pure helpers ---------------------------------------------------------------------------
+
 
 def test_normalise_text_writes_emoji_and_emoticons_as_words():
     assert normalise_text("so sad 😭") == "so sad loudly crying face"
@@ -189,8 +196,14 @@ def test_language_factor():
 
 def test_to_estimate_averages_windows_by_length_and_clips_affect():
     logits = np.array([[4.0, 0, 0, 0, 0, 0, 0], [0, 4.0, 0, 0, 0, 0, 0]])
-    est = _to_estimate(logits, np.array([[2.0, 0.0], [-0.5, 0.2]]), np.array([30.0, 10.0]),
-                       temperature=2.0, language=0.5, source="minilm-goemotions-test")
+    est = _to_estimate(
+        logits,
+        np.array([[2.0, 0.0], [-0.5, 0.2]]),
+        np.array([30.0, 10.0]),
+        temperature=2.0,
+        language=0.5,
+        source="minilm-goemotions-test",
+    )
     expected = 0.75 * softmax(logits[0], 2.0) + 0.25 * softmax(logits[1], 2.0)
     assert np.allclose([est.probs[k] for k in EMOTIONS], expected)
     assert est.valence == pytest.approx(min(1.0, 0.75 * 2.0 - 0.25 * 0.5))

@@ -1,4 +1,5 @@
 """The conversational rows of the text heads: label mapping, splits, and the crisis negatives' check."""
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,9 @@ def test_dialogue_splits_are_by_conversation():
 @needs_data
 def test_crisis_negatives_leave_out_turns_that_may_be_a_real_crisis():
     rows, counts = td.crisis_rows(DEFAULT_DATA, "train", goemotions=200, dialogue_cap=4000)
-    negatives = [t for t, y, k in zip(rows.texts, rows.labels, rows.kinds) if y == 0 and k in ("dialogue", "goemotions")]
+    negatives = [
+        t for t, y, k in zip(rows.texts, rows.labels, rows.kinds) if y == 0 and k in ("dialogue", "goemotions")
+    ]
     assert counts["dialogue_turns_left_out_risky"] > 0
     assert not [t for t in negatives if td.RISKY.search(t)]
     eval_texts = {json.loads(line)["text"].lower().strip(" .!?") for line in td.CRISIS_EVAL.read_text().splitlines()}

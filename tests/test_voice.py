@@ -1,4 +1,5 @@
 """VoiceEmotionAnalyzer with the shipped weights: contract, invariants, bad input, baseline hook."""
+
 from __future__ import annotations
 
 import json
@@ -41,12 +42,15 @@ def test_estimate_obeys_the_contract(analyzer, speech):
     json.dumps(est.to_dict())  # details must be storable as JSON
 
 
-@pytest.mark.parametrize("signal", [
-    (16_000, np.zeros(64_000, np.float32)),
-    (16_000, np.zeros(0, np.float32)),
-    (48_000, np.zeros((96_000, 2), np.int16)),
-    (16_000, (np.random.default_rng(0).normal(0, 0.05, 32_000)).astype(np.float32)),  # hiss, no voice
-])
+@pytest.mark.parametrize(
+    "signal",
+    [
+        (16_000, np.zeros(64_000, np.float32)),
+        (16_000, np.zeros(0, np.float32)),
+        (48_000, np.zeros((96_000, 2), np.int16)),
+        (16_000, (np.random.default_rng(0).normal(0, 0.05, 32_000)).astype(np.float32)),  # hiss, no voice
+    ],
+)
 def test_silence_and_noise_give_none(analyzer, signal):
     assert analyzer.analyze(signal) is None
 
@@ -116,6 +120,7 @@ def test_batch_matches_single(analyzer, speech):
 
 # -- per-user baseline ------------------------------------------------------------------------------
 
+
 def test_update_baseline_is_pure_and_json_serialisable():
     first = update_baseline(None, {"pitch_mean_hz": 200.0, "energy_db": -30.0})
     second = update_baseline(first, {"pitch_mean_hz": 100.0, "energy_db": -20.0, "bad": float("nan")})
@@ -131,9 +136,14 @@ def test_update_baseline_is_pure_and_json_serialisable():
         update_baseline(first, {"pitch_mean_hz": 1.0}, alpha=0)
 
 
-OTHER_SENTENCES = ("I went to the shop this morning to buy some bread.", "The meeting was moved to Thursday.",
-                   "My brother is visiting us next weekend.", "I have been reading a book about old ships.",
-                   "We should water the plants in the garden.", "The bus was a little late today.")
+OTHER_SENTENCES = (
+    "I went to the shop this morning to buy some bread.",
+    "The meeting was moved to Thursday.",
+    "My brother is visiting us next weekend.",
+    "I have been reading a book about old ships.",
+    "We should water the plants in the garden.",
+    "The bus was a little late today.",
+)
 
 
 @pytest.fixture(scope="module")
@@ -169,8 +179,10 @@ def test_the_same_clip_sounds_more_aroused_to_a_user_whose_usual_voice_is_deeper
 def test_the_same_clip_sounds_calmer_to_a_user_who_usually_speaks_loudly(analyzer, speech, usual_speech):
     loud = _baseline_of(analyzer, [np.clip(x * 4.0, -1, 1) for x in usual_speech])
     soft = _baseline_of(analyzer, [x * 0.25 for x in usual_speech])
-    assert analyzer.analyze((16_000, speech), baseline=soft).arousal > \
-        analyzer.analyze((16_000, speech), baseline=loud).arousal + 0.05
+    assert (
+        analyzer.analyze((16_000, speech), baseline=soft).arousal
+        > analyzer.analyze((16_000, speech), baseline=loud).arousal + 0.05
+    )
 
 
 def test_without_a_baseline_loudness_is_ignored(analyzer, speech):

@@ -1,4 +1,5 @@
 """pipelines.audio: every odd input becomes mono float32 16 kHz, or a clear ValueError."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -60,18 +61,21 @@ def test_file_paths_are_decoded(tmp_path):
     assert abs(len(audio.load(path)) - 16_000) <= 2
 
 
-@pytest.mark.parametrize("signal, message", [
-    ((16_000, np.array([0.1, np.nan, 0.2])), "NaN"),
-    ((16_000, np.array([0.1, np.inf])), "NaN"),
-    ((0, tone(16_000)), "sample rate"),
-    ((16_000.5, tone(16_000)), "sample rate"),
-    (("fast", tone(16_000)), "sample rate"),
-    ((16_000, np.array(["a", "b"])), "numbers"),
-    ((16_000, np.zeros((3, 3, 3))), "1-D or 2-D"),
-    ((16_000, np.zeros((100, 50))), "channels"),
-    (12345, "sample_rate, samples"),
-    ("/no/such/file.wav", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "signal, message",
+    [
+        ((16_000, np.array([0.1, np.nan, 0.2])), "NaN"),
+        ((16_000, np.array([0.1, np.inf])), "NaN"),
+        ((0, tone(16_000)), "sample rate"),
+        ((16_000.5, tone(16_000)), "sample rate"),
+        (("fast", tone(16_000)), "sample rate"),
+        ((16_000, np.array(["a", "b"])), "numbers"),
+        ((16_000, np.zeros((3, 3, 3))), "1-D or 2-D"),
+        ((16_000, np.zeros((100, 50))), "channels"),
+        (12345, "sample_rate, samples"),
+        ("/no/such/file.wav", "does not exist"),
+    ],
+)
 def test_bad_input_raises_audio_error(signal, message):
     with pytest.raises(audio.AudioError, match=message):
         audio.load(signal)

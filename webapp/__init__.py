@@ -1,5 +1,6 @@
 """The Gradio web app, in pieces: layout (the page and its events), talk (chat, voice, webcam),
 account (sign-in, consent, memory, export, forget), views (HTML and the timeline), session."""
+
 from __future__ import annotations
 
 import logging

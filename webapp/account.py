@@ -2,6 +2,7 @@
 
 Handlers return dicts keyed by UI names (see layout.py); a missing key leaves that part as is.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,31 +40,53 @@ class Account:
         except CompanionError as exc:  # SignInError, or a store that cannot be opened: say which
             return {"signin_msg": views.notice(str(exc)), "passphrase": ""}
         session = Session(user=account.user, token=account.token)
-        session.history = [{"role": t["role"], "content": t["text"]}
-                           for t in self.c.history(account.user, HISTORY_SHOWN)]
+        session.history = [
+            {"role": t["role"], "content": t["text"]} for t in self.c.history(account.user, HISTORY_SHOWN)
+        ]
         consent = self.c.consent(account.user)
-        hello = (f"Welcome, {account.user}. Your private space is ready. First, choose what Ember may "
-                 "read (on the right); everything starts off." if account.created else f"Welcome back, {account.user}.")
+        hello = (
+            f"Welcome, {account.user}. Your private space is ready. First, choose what Ember may "
+            "read (on the right); everything starts off."
+            if account.created
+            else f"Welcome back, {account.user}."
+        )
         return {
-            "session": session, "signin_box": gr.update(visible=False), "main_box": gr.update(visible=True),
-            "signin_msg": "", "passphrase": "", "whoami": f"Signed in as **{account.user}**. {hello}",
+            "session": session,
+            "signin_box": gr.update(visible=False),
+            "main_box": gr.update(visible=True),
+            "signin_msg": "",
+            "passphrase": "",
+            "whoami": f"Signed in as **{account.user}**. {hello}",
             "tabs": gr.update(selected="privacy-tab" if account.created else "mood-tab"),
-            **self._consent_boxes(consent), "chatbot": session.history, "strategy": "",
-            "mood": views.mood_panel(self.c.mood(account.user)), "face": self._face_state(consent),
-            **self.memory(session), "notice": "",
+            **self._consent_boxes(consent),
+            "chatbot": session.history,
+            "strategy": "",
+            "mood": views.mood_panel(self.c.mood(account.user)),
+            "face": self._face_state(consent),
+            **self.memory(session),
+            "notice": "",
         }
 
     def sign_out(self, session: Session) -> dict[str, Any]:
-        return {"session": Session(), "signin_box": gr.update(visible=True), "main_box": gr.update(visible=False),
-                "signin_msg": views.notice("You are signed out.", "info"), "chatbot": [], "whoami": "",
-                "export_file": gr.update(value=None, visible=False), "confirm_box": gr.update(visible=False)}
+        return {
+            "session": Session(),
+            "signin_box": gr.update(visible=True),
+            "main_box": gr.update(visible=False),
+            "signin_msg": views.notice("You are signed out.", "info"),
+            "chatbot": [],
+            "whoami": "",
+            "export_file": gr.update(value=None, visible=False),
+            "confirm_box": gr.update(visible=False),
+        }
 
     # -- consent ------------------------------------------------------------------------------------
     def _consent_boxes(self, consent: dict[str, bool]) -> dict[str, Any]:
         blocked = self.c.settings.privacy.no_biometric_inference
-        return {"consent_face": gr.update(value=consent["face"] and not blocked, interactive=not blocked),
-                "consent_voice": gr.update(value=consent["voice"] and not blocked, interactive=not blocked),
-                "consent_store": gr.update(value=consent["store_mood"])}
+        return {
+            "consent_face": gr.update(value=consent["face"] and not blocked, interactive=not blocked),
+            "consent_voice": gr.update(value=consent["voice"] and not blocked, interactive=not blocked),
+            "consent_store": gr.update(value=consent["store_mood"]),
+        }
 
     def _face_state(self, consent: dict[str, bool]) -> str:
         on = consent.get("face") and not self.c.settings.privacy.no_biometric_inference
@@ -77,17 +100,22 @@ class Account:
         if not consent["voice"]:
             session.readings.pop("voice", None)
         words = {True: "on", False: "off"}
-        saved = (f"Saved. Face reading {words[consent['face']]}, voice reading {words[consent['voice']]}, "
-                 f"mood history {words[consent['store_mood']]}.")
+        saved = (
+            f"Saved. Face reading {words[consent['face']]}, voice reading {words[consent['voice']]}, "
+            f"mood history {words[consent['store_mood']]}."
+        )
         return {"consent_msg": views.notice(saved, "info"), "face": self._face_state(consent)}
 
     # -- memory -------------------------------------------------------------------------------------
     def memory(self, session: Session) -> dict[str, Any]:
         user = require_user(self.c, session)
         facts = self.c.facts(user)
-        return {"facts": views.facts_list(facts),
-                "fact_pick": gr.update(choices=views.fact_choices(facts), value=None),
-                "fact_text": "", "plot": timeline(self.c, session)}
+        return {
+            "facts": views.facts_list(facts),
+            "fact_pick": gr.update(choices=views.fact_choices(facts), value=None),
+            "fact_text": "",
+            "plot": timeline(self.c, session),
+        }
 
     def _fact(self, user: str, fact_id: Any) -> dict[str, Any] | None:
         try:
@@ -132,8 +160,10 @@ class Account:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"companion-{user}-{time.strftime('%Y%m%d-%H%M%S')}.json"
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-        return {"export_file": gr.update(value=str(path), visible=True),
-                "memory_msg": views.notice("Your data is ready to download below.", "info")}
+        return {
+            "export_file": gr.update(value=str(path), visible=True),
+            "memory_msg": views.notice("Your data is ready to download below.", "info"),
+        }
 
     def _delete_exports(self, user: str) -> None:
         for old in self._user_dir(user).glob("*.json"):
@@ -160,7 +190,10 @@ class Account:
         self._delete_exports(user)
         log.info("forgot a user: %s rows", sum(counts.values()))
         out = self.sign_out(session)
-        out["signin_msg"] = views.notice("Everything Ember stored about you was deleted: conversations, facts, "
-                                         "mood history, settings and your passphrase.", "info")
+        out["signin_msg"] = views.notice(
+            "Everything Ember stored about you was deleted: conversations, facts, "
+            "mood history, settings and your passphrase.",
+            "info",
+        )
         out.update({"facts": views.facts_list([]), "fact_pick": gr.update(choices=[], value=None)})
         return out

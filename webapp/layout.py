@@ -5,6 +5,7 @@ delete_fact, export, forget. Every one acts as the user signed in *in the caller
 (gr.State lives on the server, keyed by that session), so a caller must sign in with the
 passphrase first and can never name another user. UI-only events are private.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,7 +20,7 @@ from webapp.account import Account
 from webapp.session import Session
 from webapp.talk import Talk
 
-WEBCAM_EVERY_S = 0.15       # frames sent to Companion.observe: ~6.7 per second (>= 5 Hz)
+WEBCAM_EVERY_S = 0.15  # frames sent to Companion.observe: ~6.7 per second (>= 5 Hz)
 MAX_UPLOAD = f"{clientside.MAX_UPLOAD_MB}mb"  # a larger file is refused by Gradio before it reaches us
 PRIVATE = {"api_visibility": "private"}
 
@@ -27,8 +28,15 @@ PRIVATE = {"api_visibility": "private"}
 def launch_options() -> dict[str, Any]:
     """Options for demo.launch(): theme and CSS (Gradio 6 takes them here), upload limit, no run history
     (it would keep messages and passphrases in the browser), footer with the API page only."""
-    return {"theme": gr.themes.Soft(), "css": texts.CSS, "max_file_size": MAX_UPLOAD, "run_history": False,
-            "footer_links": ["api"], "show_error": False, "js": clientside.MEDIA_ERRORS_JS}
+    return {
+        "theme": gr.themes.Soft(),
+        "css": texts.CSS,
+        "max_file_size": MAX_UPLOAD,
+        "run_history": False,
+        "footer_links": ["api"],
+        "show_error": False,
+        "js": clientside.MEDIA_ERRORS_JS,
+    }
 
 
 def queue_options(companion: Any) -> dict[str, Any]:
@@ -47,15 +55,18 @@ def _ordered(out: Any, names: Sequence[str]) -> tuple:
 def adapt(fn: Callable, names: Sequence[str]) -> Callable:
     """A handler returning {name: value} -> one returning a tuple in `names` order (missing: unchanged)."""
     if inspect.isgeneratorfunction(fn):
+
         @functools.wraps(fn)
         def stream(*args):
             for out in fn(*args):
                 yield _ordered(out, names)
+
         return stream
 
     @functools.wraps(fn)
     def call(*args):
         return _ordered(fn(*args), names)
+
     return call
 
 
@@ -68,10 +79,12 @@ def build(companion: Any) -> gr.Blocks:
         with gr.Column(visible=True, elem_id="signin-box") as ui["signin_box"]:
             gr.Markdown(texts.SIGNIN)
             with gr.Row():
-                ui["user"] = gr.Textbox(label="Your name", max_length=64, elem_id="signin-user",
-                                        placeholder="e.g. alex")
-                ui["passphrase"] = gr.Textbox(label="Passphrase (8+ characters)", type="password", max_length=256,
-                                              elem_id="signin-pass")
+                ui["user"] = gr.Textbox(
+                    label="Your name", max_length=64, elem_id="signin-user", placeholder="e.g. alex"
+                )
+                ui["passphrase"] = gr.Textbox(
+                    label="Passphrase (8+ characters)", type="password", max_length=256, elem_id="signin-pass"
+                )
             ui["signin_btn"] = gr.Button("Sign in", variant="primary", elem_id="signin-btn")
             ui["signin_msg"] = gr.HTML(elem_id="signin-msg")
         with gr.Column(visible=False, elem_id="main-box") as ui["main_box"]:
@@ -95,32 +108,58 @@ def build(companion: Any) -> gr.Blocks:
 
 
 def _chat_column(ui: dict[str, Any]) -> None:
-    ui["chatbot"] = gr.Chatbot(label="Ember", height=430, elem_id="chat", placeholder=texts.CHAT_PLACEHOLDER,
-                               feedback_options=None, buttons=["copy"], group_consecutive_messages=False)
+    ui["chatbot"] = gr.Chatbot(
+        label="Ember",
+        height=430,
+        elem_id="chat",
+        placeholder=texts.CHAT_PLACEHOLDER,
+        feedback_options=None,
+        buttons=["copy"],
+        group_consecutive_messages=False,
+    )
     ui["strategy"] = gr.HTML(elem_id="strategy")
     ui["notice"] = gr.HTML(elem_id="notice")
     with gr.Row():
-        ui["msg"] = gr.Textbox(show_label=False, placeholder="Tell Ember how you are…", scale=5, lines=1,
-                               max_lines=6, elem_id="msg", submit_btn=False)
+        ui["msg"] = gr.Textbox(
+            show_label=False,
+            placeholder="Tell Ember how you are…",
+            scale=5,
+            lines=1,
+            max_lines=6,
+            elem_id="msg",
+            submit_btn=False,
+        )
         ui["send"] = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="send-btn")
         ui["stop"] = gr.Button("Stop", scale=0, min_width=60, elem_id="stop-btn")
     gr.HTML(clientside.MIC_ERROR_HTML, elem_id="mic-error-box")
     with gr.Row():
-        ui["mic"] = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Voice message",
-                             elem_id="mic", editable=False, scale=3)
+        ui["mic"] = gr.Audio(
+            sources=["microphone", "upload"],
+            type="filepath",
+            label="Voice message",
+            elem_id="mic",
+            editable=False,
+            scale=3,
+        )
         with gr.Column(scale=1, min_width=140):
             ui["speak"] = gr.Checkbox(label="Speak replies aloud", value=False, elem_id="speak")
-            ui["spoken"] = gr.Audio(label="Ember's voice", type="numpy", autoplay=True, interactive=False,
-                                    elem_id="spoken", buttons=[])
+            ui["spoken"] = gr.Audio(
+                label="Ember's voice", type="numpy", autoplay=True, interactive=False, elem_id="spoken", buttons=[]
+            )
 
 
 def _mood_tab(ui: dict[str, Any]) -> None:
     ui["mood"] = gr.HTML(views.mood_panel(None), elem_id="mood")
     ui["face"] = gr.HTML(views.face_indicator("off"), elem_id="face")
-    ui["cam"] = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera (analysed live, never "
-                         "stored)", elem_id="cam", height=240,
-                         webcam_options=gr.WebcamOptions(mirror=True, constraints={"video": {"width": 640,
-                                                                                             "height": 480}}))
+    ui["cam"] = gr.Image(
+        sources=["webcam"],
+        streaming=True,
+        type="numpy",
+        label="Camera (analysed live, never stored)",
+        elem_id="cam",
+        height=240,
+        webcam_options=gr.WebcamOptions(mirror=True, constraints={"video": {"width": 640, "height": 480}}),
+    )
     gr.HTML(clientside.CAM_ERROR_HTML, elem_id="cam-error-box")
     gr.Markdown(texts.CAMERA_HELP, elem_classes=["camera-help"])
     ui["plot"] = gr.Plot(label="Mood timeline", show_label=False, elem_id="timeline")
@@ -129,10 +168,12 @@ def _mood_tab(ui: dict[str, Any]) -> None:
 def _privacy_tab(ui: dict[str, Any]) -> None:
     gr.Markdown(texts.CONSENT)
     ui["consent_face"] = gr.Checkbox(label=texts.CONSENT_FACE[0], info=texts.CONSENT_FACE[1], elem_id="consent-face")
-    ui["consent_voice"] = gr.Checkbox(label=texts.CONSENT_VOICE[0], info=texts.CONSENT_VOICE[1],
-                                      elem_id="consent-voice")
-    ui["consent_store"] = gr.Checkbox(label=texts.CONSENT_STORE[0], info=texts.CONSENT_STORE[1],
-                                      elem_id="consent-store")
+    ui["consent_voice"] = gr.Checkbox(
+        label=texts.CONSENT_VOICE[0], info=texts.CONSENT_VOICE[1], elem_id="consent-voice"
+    )
+    ui["consent_store"] = gr.Checkbox(
+        label=texts.CONSENT_STORE[0], info=texts.CONSENT_STORE[1], elem_id="consent-store"
+    )
     ui["consent_msg"] = gr.HTML(elem_id="consent-msg")
 
 
@@ -162,13 +203,30 @@ def _wire(ui: dict[str, Any], talk: Talk, account: Account, *, turns_at_once: in
     def on(trigger, fn, inputs: Sequence[str], outputs: Sequence[str], **kw):
         return trigger(adapt(fn, outputs), inputs=[ui[n] for n in inputs], outputs=[ui[n] for n in outputs], **kw)
 
-    signin_out = ["session", "signin_box", "main_box", "signin_msg", "passphrase", "whoami", "tabs", "consent_face",
-                  "consent_voice", "consent_store", "chatbot", "strategy", "mood", "face", "facts", "fact_pick",
-                  "fact_text", "plot", "notice"]
+    signin_out = [
+        "session",
+        "signin_box",
+        "main_box",
+        "signin_msg",
+        "passphrase",
+        "whoami",
+        "tabs",
+        "consent_face",
+        "consent_voice",
+        "consent_store",
+        "chatbot",
+        "strategy",
+        "mood",
+        "face",
+        "facts",
+        "fact_pick",
+        "fact_text",
+        "plot",
+        "notice",
+    ]
     on(ui["signin_btn"].click, account.sign_in, ["user", "passphrase", "session"], signin_out, api_name="sign_in")
     on(ui["passphrase"].submit, account.sign_in, ["user", "passphrase", "session"], signin_out, **PRIVATE)
-    signout = ["session", "signin_box", "main_box", "signin_msg", "chatbot", "whoami", "export_file",
-               "confirm_box"]
+    signout = ["session", "signin_box", "main_box", "signin_msg", "chatbot", "whoami", "export_file", "confirm_box"]
     on(ui["signout_btn"].click, account.sign_out, ["session"], signout, api_name="sign_out")
 
     turn_out = ["chatbot", "msg", "strategy", "mood", "notice", "spoken"]
@@ -179,18 +237,36 @@ def _wire(ui: dict[str, Any], talk: Talk, account: Account, *, turns_at_once: in
     chat_click = on(ui["send"].click, talk.chat, ["msg", "session", "speak"], turn_out, api_name="chat", **reply)
     chat_submit = on(ui["msg"].submit, talk.chat, ["msg", "session", "speak"], turn_out, **PRIVATE, **reply)
     voice_kw = {**reply, "show_progress": "full"}
-    voice_rec = on(ui["mic"].stop_recording, talk.voice, ["mic", "session", "speak"], [*turn_out, "mic"],
-                   api_name="voice", **voice_kw)
-    voice_up = on(ui["mic"].upload, talk.voice, ["mic", "session", "speak"], [*turn_out, "mic"], **PRIVATE,
-                  **voice_kw)
+    voice_rec = on(
+        ui["mic"].stop_recording,
+        talk.voice,
+        ["mic", "session", "speak"],
+        [*turn_out, "mic"],
+        api_name="voice",
+        **voice_kw,
+    )
+    voice_up = on(ui["mic"].upload, talk.voice, ["mic", "session", "speak"], [*turn_out, "mic"], **PRIVATE, **voice_kw)
     for event in (chat_click, chat_submit, voice_rec, voice_up):
-        event.then(adapt(account.memory, after), inputs=[ui["session"]], outputs=[ui[n] for n in after],
-                   show_progress="hidden", api_name="after_turn", **PRIVATE)
+        event.then(
+            adapt(account.memory, after),
+            inputs=[ui["session"]],
+            outputs=[ui[n] for n in after],
+            show_progress="hidden",
+            api_name="after_turn",
+            **PRIVATE,
+        )
     ui["chatbot"].clear(talk.clear, inputs=[ui["session"]], outputs=[ui["strategy"]], **PRIVATE)
     ui["stop"].click(None, cancels=[chat_click, chat_submit, voice_rec, voice_up], **PRIVATE)
 
-    ui["cam"].stream(talk.observe, inputs=[ui["cam"], ui["session"]], outputs=[ui["face"], ui["mood"], ui["plot"]],
-                     stream_every=WEBCAM_EVERY_S, concurrency_limit=None, show_progress="hidden", **PRIVATE)
+    ui["cam"].stream(
+        talk.observe,
+        inputs=[ui["cam"], ui["session"]],
+        outputs=[ui["face"], ui["mood"], ui["plot"]],
+        stream_every=WEBCAM_EVERY_S,
+        concurrency_limit=None,
+        show_progress="hidden",
+        **PRIVATE,
+    )
 
     consent_in = ["consent_face", "consent_voice", "consent_store", "session"]
     for i, box in enumerate(("consent_face", "consent_voice", "consent_store")):
@@ -200,8 +276,7 @@ def _wire(ui: dict[str, Any], talk: Talk, account: Account, *, turns_at_once: in
     memory_out = ["facts", "fact_pick", "fact_text", "plot", "memory_msg"]
     on(ui["refresh_btn"].click, account.memory, ["session"], memory_out, api_name="memory")
     on(ui["fact_pick"].input, account.pick_fact, ["fact_pick", "session"], ["fact_text"], **PRIVATE)
-    on(ui["save_btn"].click, account.save_fact, ["fact_pick", "fact_text", "session"], memory_out,
-       api_name="edit_fact")
+    on(ui["save_btn"].click, account.save_fact, ["fact_pick", "fact_text", "session"], memory_out, api_name="edit_fact")
     on(ui["delete_btn"].click, account.delete_fact, ["fact_pick", "session"], memory_out, api_name="delete_fact")
     on(ui["export_btn"].click, account.export, ["session"], ["export_file", "memory_msg"], api_name="export")
     on(ui["forget_btn"].click, account.ask_forget, [], ["confirm_box"], **PRIVATE)

@@ -3,6 +3,7 @@
 The signed-in user lives only here: handlers take the user from the session, never from a
 field the client sends, so a caller of the HTTP API cannot act as someone else.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,20 +11,20 @@ from typing import Any
 
 import gradio as gr
 
-MAX_POINTS = 2000          # session timeline points kept (webcam adds at most one per POINT_EVERY_S)
+MAX_POINTS = 2000  # session timeline points kept (webcam adds at most one per POINT_EVERY_S)
 POINT_EVERY_S = 2.0
 
 
 @dataclass
 class Session:
     user: str | None = None
-    token: str = ""                                               # the passphrase hash at sign-in
+    token: str = ""  # the passphrase hash at sign-in
     history: list[dict[str, str]] = field(default_factory=list)  # the chat as shown (Gradio 6 messages)
     points: list[tuple[float, float, float]] = field(default_factory=list)  # (at, valence, arousal)
-    readings: dict[str, dict[str, Any]] = field(default_factory=dict)     # modality -> last estimate
+    readings: dict[str, dict[str, Any]] = field(default_factory=dict)  # modality -> last estimate
     last_point_at: float = 0.0
     last_plot_at: float = 0.0
-    frames: int = 0                                               # webcam frames analysed this session
+    frames: int = 0  # webcam frames analysed this session
 
     def add_point(self, at: float, valence: float, arousal: float, *, force: bool = False) -> bool:
         if not force and at - self.last_point_at < POINT_EVERY_S:

@@ -5,6 +5,7 @@ Bad input ends in a message in the page, never a server error, and a turn that f
 abandoned half-way (stop button, closed tab) stores nothing: Companion.stream saves a turn
 only after its last piece.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,9 +23,9 @@ from webapp.session import Session, require_user, signed_in
 
 log = logging.getLogger("webapp")
 
-MAX_VOICE_S = 60.0                 # a voice message longer than this is refused, not silently cut
-PLOT_EVERY_S = 5.0                 # the webcam stream redraws the timeline at most this often
-MAX_SHOWN = 200                    # messages kept on screen per session (all of them stay in memory)
+MAX_VOICE_S = 60.0  # a voice message longer than this is refused, not silently cut
+PLOT_EVERY_S = 5.0  # the webcam stream redraws the timeline at most this often
+MAX_SHOWN = 200  # messages kept on screen per session (all of them stay in memory)
 
 
 def discard_upload(path: str | os.PathLike | None) -> None:
@@ -57,8 +58,14 @@ class Talk:
         user = require_user(self.c, session)
         text = message if isinstance(message, str) else ""
         if not text.strip():
-            yield (session.history, "", gr.skip(), gr.skip(),
-                   views.notice("Type a message first, or use the microphone."), None)
+            yield (
+                session.history,
+                "",
+                gr.skip(),
+                gr.skip(),
+                views.notice("Type a message first, or use the microphone."),
+                None,
+            )
             return
         yield from self._turn(user, session, speak, text=text, shown=text)
 
@@ -85,15 +92,17 @@ class Talk:
     def _read_voice(self, path: str) -> tuple[int, Any]:
         rate, samples, seconds = self.c.read_voice(path, max_seconds=MAX_VOICE_S + 1)
         if seconds > MAX_VOICE_S:
-            raise InvalidInput(f"That recording is longer than {MAX_VOICE_S:.0f} seconds; "
-                               "please send a shorter voice message.")
+            raise InvalidInput(
+                f"That recording is longer than {MAX_VOICE_S:.0f} seconds; please send a shorter voice message."
+            )
         if seconds < 0.3:
             raise InvalidInput("That recording is too short to hear anything; hold the record button while you speak.")
         return rate, samples
 
     # -- one turn, streamed ------------------------------------------------------------------------
-    def _turn(self, user: str, session: Session, speak: bool, *, text: str | None = None, audio: Any = None,
-              shown: str) -> Iterator[tuple]:
+    def _turn(
+        self, user: str, session: Session, speak: bool, *, text: str | None = None, audio: Any = None, shown: str
+    ) -> Iterator[tuple]:
         before = list(session.history)
         history = before + [{"role": "user", "content": shown}, {"role": "assistant", "content": "…"}]
         yield history, "", "", gr.skip(), views.notice(None), None
@@ -127,8 +136,14 @@ class Talk:
         if reply.mood.known:
             session.add_point(reply.mood.at, reply.mood.valence, reply.mood.arousal, force=True)
         spoken, problem = self._speech(reply, speak)
-        yield (history, gr.skip(), views.strategy_note(reply.strategy),
-               views.mood_panel(reply.mood, session.readings), views.notice(problem, "info"), spoken)
+        yield (
+            history,
+            gr.skip(),
+            views.strategy_note(reply.strategy),
+            views.mood_panel(reply.mood, session.readings),
+            views.notice(problem, "info"),
+            spoken,
+        )
 
     def _speech(self, reply: Any, speak: bool) -> tuple[Any, str | None]:
         if not speak:

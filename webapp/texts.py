@@ -16,22 +16,35 @@ All three start **off**. Switch on only what you are comfortable with; you can c
 - **Raw audio and video are never kept.** Camera frames and recordings are analysed in memory and thrown
   away at once; only the result (an emotion label and two numbers) is used."""
 
-CONSENT_FACE = ("Read my facial expression (camera)", "When on, Ember looks at camera frames to guess an "
-                "emotion from your face (e.g. joy, sadness) several times a second. No picture is stored.")
-CONSENT_VOICE = ("Read my tone of voice (microphone)", "When on, Ember estimates emotion from how you speak "
-                 "(pitch, loudness, pace). Your words are transcribed either way; the recording is deleted "
-                 "right after.")
-CONSENT_STORE = ("Keep my mood history", "When on, the mood of each message (a label and two numbers) is saved "
-                 "so the timeline can show past days. When off, moods are used for this conversation only.")
+CONSENT_FACE = (
+    "Read my facial expression (camera)",
+    "When on, Ember looks at camera frames to guess an "
+    "emotion from your face (e.g. joy, sadness) several times a second. No picture is stored.",
+)
+CONSENT_VOICE = (
+    "Read my tone of voice (microphone)",
+    "When on, Ember estimates emotion from how you speak "
+    "(pitch, loudness, pace). Your words are transcribed either way; the recording is deleted "
+    "right after.",
+)
+CONSENT_STORE = (
+    "Keep my mood history",
+    "When on, the mood of each message (a label and two numbers) is saved "
+    "so the timeline can show past days. When off, moods are used for this conversation only.",
+)
 
-CHAT_PLACEHOLDER = ("**Hi, I'm Ember.** Tell me how your day is going — type below, or record a voice "
-                    "message. The mood panel on the right shows what I pick up, and why.")
+CHAT_PLACEHOLDER = (
+    "**Hi, I'm Ember.** Tell me how your day is going — type below, or record a voice "
+    "message. The mood panel on the right shows what I pick up, and why."
+)
 
 FORGET = """**Delete everything Ember stored about you?** Your conversations, the facts it remembers, your
 mood history, your settings and your passphrase are removed from this computer. This cannot be undone."""
 
-CAMERA_HELP = ("Press the record button under the camera to start. If the camera does not start, allow "
-               "camera access in your browser (the icon in the address bar).")
+CAMERA_HELP = (
+    "Press the record button under the camera to start. If the camera does not start, allow "
+    "camera access in your browser (the icon in the address bar)."
+)
 
 CSS = """
 .notice { padding: 8px 12px; border-radius: 8px; margin: 4px 0; font-size: 0.95em; }

@@ -1,4 +1,5 @@
 """HTML fragments and the timeline figure: pure functions of the data they show."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -7,8 +8,16 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from companion.types import MODALITIES, MoodState
 
-EMOJI = {"neutral": "😐", "joy": "😊", "sadness": "😢", "anger": "😠", "fear": "😨", "surprise": "😮",
-         "disgust": "🤢", "unknown": "❔"}
+EMOJI = {
+    "neutral": "😐",
+    "joy": "😊",
+    "sadness": "😢",
+    "anger": "😠",
+    "fear": "😨",
+    "surprise": "😮",
+    "disgust": "🤢",
+    "unknown": "❔",
+}
 MODALITY_NAMES = {"text": "Words", "voice": "Voice", "face": "Face"}
 
 
@@ -21,42 +30,59 @@ def notice(message: str | None, kind: str = "error") -> str:
 
 def reading(estimate: Any) -> dict[str, Any]:
     """The part of an EmotionEstimate the panel shows, as plain data for the session."""
-    return {"label": estimate.label, "confidence": float(estimate.confidence), "source": estimate.source,
-            "at": float(estimate.at)}
+    return {
+        "label": estimate.label,
+        "confidence": float(estimate.confidence),
+        "source": estimate.source,
+        "at": float(estimate.at),
+    }
 
 
 def mood_panel(mood: MoodState | None, readings: Mapping[str, Mapping[str, Any]] | None = None) -> str:
     readings = readings or {}
     if mood is None or not mood.known:
-        head = ('<div class="mood-head"><span class="mood-emoji">❔</span><span class="mood-label">No mood yet'
-                '</span></div><div class="mood-sub">Say something, or switch on the camera or microphone '
-                'reading in <b>Privacy</b>.</div>')
+        head = (
+            '<div class="mood-head"><span class="mood-emoji">❔</span><span class="mood-label">No mood yet'
+            '</span></div><div class="mood-sub">Say something, or switch on the camera or microphone '
+            'reading in <b>Privacy</b>.</div>'
+        )
         label = "unknown"
     else:
         label = mood.label
-        head = (f'<div class="mood-head"><span class="mood-emoji">{EMOJI.get(label, "")}</span>'
-                f'<span class="mood-label">{escape(label.capitalize())}</span>'
-                f'<span class="mood-conf">confidence {mood.confidence:.0%}</span></div>'
-                f'<div class="mood-sub">valence {mood.valence:+.2f} (unpleasant … pleasant) · '
-                f'arousal {mood.arousal:+.2f} (calm … excited)</div>')
+        head = (
+            f'<div class="mood-head"><span class="mood-emoji">{EMOJI.get(label, "")}</span>'
+            f'<span class="mood-label">{escape(label.capitalize())}</span>'
+            f'<span class="mood-conf">confidence {mood.confidence:.0%}</span></div>'
+            f'<div class="mood-sub">valence {mood.valence:+.2f} (unpleasant … pleasant) · '
+            f'arousal {mood.arousal:+.2f} (calm … excited)</div>'
+        )
     contributions = dict(mood.contributions) if mood is not None and mood.known else {}
     rows = []
     for m in MODALITIES:
         share = contributions.get(m, 0.0)
         last = readings.get(m)
-        read = (f'{EMOJI.get(last["label"], "")} {escape(last["label"])} {last["confidence"]:.0%}'
-                if last and last.get("label") else "—")
-        rows.append(f'<div class="mod-row" data-modality="{m}"><span class="mod-name">{MODALITY_NAMES[m]}</span>'
-                    f'<span class="bar" title="share of the fused mood"><span class="fill" '
-                    f'style="width:{share * 100:.0f}%"></span></span><span class="mod-share">{share:.0%}</span>'
-                    f'<span class="mod-read">{read}</span></div>')
+        read = (
+            f'{EMOJI.get(last["label"], "")} {escape(last["label"])} {last["confidence"]:.0%}'
+            if last and last.get("label")
+            else "—"
+        )
+        rows.append(
+            f'<div class="mod-row" data-modality="{m}"><span class="mod-name">{MODALITY_NAMES[m]}</span>'
+            f'<span class="bar" title="share of the fused mood"><span class="fill" '
+            f'style="width:{share * 100:.0f}%"></span></span><span class="mod-share">{share:.0%}</span>'
+            f'<span class="mod-read">{read}</span></div>'
+        )
     note = ""
     if mood is not None and mood.known and mood.incongruent:
         which = " and ".join(MODALITY_NAMES[m].lower() for m in mood.disagreeing) or "your signals"
-        note = (f'<div class="incongruent">⚠️ Mixed signals: your {escape(which)} seem to say different things. '
-                'Ember will ask rather than assume.</div>')
-    return (f'<div class="mood-panel" data-label="{escape(label)}">{head}<div class="mod-rows">{"".join(rows)}'
-            f'</div>{note}</div>')
+        note = (
+            f'<div class="incongruent">⚠️ Mixed signals: your {escape(which)} seem to say different things. '
+            'Ember will ask rather than assume.</div>'
+        )
+    return (
+        f'<div class="mood-panel" data-label="{escape(label)}">{head}<div class="mod-rows">{"".join(rows)}'
+        f'</div>{note}</div>'
+    )
 
 
 def face_indicator(state: str, estimate: Mapping[str, Any] | None = None, detail: str = "") -> str:
@@ -69,8 +95,10 @@ def face_indicator(state: str, estimate: Mapping[str, Any] | None = None, detail
         "signed_out": "📷 Sign in to use the camera.",
     }
     if state == "estimate" and estimate:
-        text = (f'{EMOJI.get(estimate["label"], "")} Face: <b class="face-label">{escape(estimate["label"])}</b> '
-                f'({estimate["confidence"]:.0%})')
+        text = (
+            f'{EMOJI.get(estimate["label"], "")} Face: <b class="face-label">{escape(estimate["label"])}</b> '
+            f'({estimate["confidence"]:.0%})'
+        )
     else:
         text = escape(texts.get(state, state))
     return f'<div class="face-indicator" data-state="{state}">{text}</div>'
@@ -81,15 +109,19 @@ def strategy_note(strategy: Any) -> str:
         return ""
     name = escape(str(strategy.name).replace("_", " "))
     reason = escape(str(getattr(strategy, "reason", "") or ""))
-    return (f'<div class="strategy-note" title="{reason}">Ember\'s approach: <span class="strategy-name">{name}'
-            '</span></div>')
+    return (
+        f'<div class="strategy-note" title="{reason}">Ember\'s approach: <span class="strategy-name">{name}'
+        '</span></div>'
+    )
 
 
 def facts_list(facts: Sequence[Mapping[str, Any]]) -> str:
     if not facts:
         return '<div class="facts-empty">Ember remembers nothing about you yet.</div>'
-    items = "".join(f'<li data-fact-id="{int(f["id"])}"><span class="fact-kind">{escape(f["kind"])}</span> '
-                    f'{escape(f["text"])}</li>' for f in facts)
+    items = "".join(
+        f'<li data-fact-id="{int(f["id"])}"><span class="fact-kind">{escape(f["kind"])}</span> {escape(f["text"])}</li>'
+        for f in facts
+    )
     return f'<ul class="facts">{items}</ul>'
 
 

@@ -5,6 +5,7 @@ drop supporter/listener turns from the reply model's training data (a human list
 "my wife had the same thing", an AI must not learn to). Pure functions of text, cheap enough
 to run per sentence.
 """
+
 from __future__ import annotations
 
 import re

@@ -6,6 +6,7 @@ only with what the user told us (their name, a person they named), never with ma
 Among the lines that fit the situation and feeling, the one closest in meaning to the message
 is used, so a grief message gets the grief line rather than the lonely-birthday one.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -69,9 +70,12 @@ def topic(text: str) -> str | None:
 def slots(ctx: TurnContext, plan: Plan) -> dict[str, str]:
     name = safe_name(ctx.name)
     thing = topic(ctx.text)
-    return {"comma_name": f", {name}" if name else "", "about": f" about your {thing}" if thing else "",
-            "support": support_person(ctx.facts) or "someone you trust",
-            "other_feeling": FEELING_WORDS.get(plan.feeling, "a bit quiet")}
+    return {
+        "comma_name": f", {name}" if name else "",
+        "about": f" about your {thing}" if thing else "",
+        "support": support_person(ctx.facts) or "someone you trust",
+        "other_feeling": FEELING_WORDS.get(plan.feeling, "a bit quiet"),
+    }
 
 
 class _Slots(dict):

@@ -1,5 +1,6 @@
 """Any Hugging Face causal LM (hub id already in the local cache, a local directory, or a
 GGUF file read by transformers through `gguf_file`). Streams with TextIteratorStreamer."""
+
 from __future__ import annotations
 
 import threading
@@ -31,19 +32,33 @@ class TransformersGenerator:
             raise GenerationError(
                 f"cannot load the transformers model {model!r}{' / ' + gguf_file if gguf_file else ''} offline "
                 f"({exc}); give a local directory or a model already in the Hugging Face cache"
-                + ("" if where.exists() else " (no such local path)")) from exc
+                + ("" if where.exists() else " (no such local path)")
+            ) from exc
         self._lock = threading.Lock()  # one generate at a time per model object
 
-    def stream(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 60, temperature: float = 0.7,
-               top_p: float = 0.9, seed: int | None = None, stop: Sequence[str] = ()) -> Iterator[str]:
+    def stream(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        max_tokens: int = 60,
+        temperature: float = 0.7,
+        top_p: float = 0.9,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]:
         import torch
         from transformers import TextIteratorStreamer
 
         prompt = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
         inputs = self.tokenizer(prompt, return_tensors="pt")
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = dict(**inputs, max_new_tokens=max_tokens, streamer=streamer, do_sample=temperature > 0,
-                      pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+        kwargs = dict(
+            **inputs,
+            max_new_tokens=max_tokens,
+            streamer=streamer,
+            do_sample=temperature > 0,
+            pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+        )
         if temperature > 0:
             kwargs.update(temperature=temperature, top_p=top_p)
         errors: list[Exception] = []

@@ -3,6 +3,7 @@
 xllamacpp's chat call is blocking and reports chunks through a callback; a worker
 thread turns that into a Python iterator so replies stream token by token.
 """
+
 from __future__ import annotations
 
 import queue
@@ -18,8 +19,14 @@ _DONE = object()
 class LlamaCppGenerator:
     name = "llamacpp"
 
-    def __init__(self, model: str | None = None, context_tokens: int = 2048, threads: int | None = None,
-                 parallel: int = 1, adapter: str | None = None):
+    def __init__(
+        self,
+        model: str | None = None,
+        context_tokens: int = 2048,
+        threads: int | None = None,
+        parallel: int = 1,
+        adapter: str | None = None,
+    ):
         import os
 
         import xllamacpp
@@ -43,10 +50,24 @@ class LlamaCppGenerator:
         self._server = xllamacpp.Server(params)
         self.listening_address = self._server.listening_address
 
-    def stream(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 60, temperature: float = 0.7,
-               top_p: float = 0.9, seed: int | None = None, stop: Sequence[str] = ()) -> Iterator[str]:
-        request = {"messages": list(messages), "max_tokens": max_tokens, "temperature": temperature,
-                   "top_p": top_p, "stream": True, "stop": list(stop)}
+    def stream(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        max_tokens: int = 60,
+        temperature: float = 0.7,
+        top_p: float = 0.9,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]:
+        request = {
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "stream": True,
+            "stop": list(stop),
+        }
         if seed is not None:
             request["seed"] = seed
         chunks: queue.Queue = queue.Queue()

@@ -11,6 +11,7 @@ the rules below read the stage first-hand from the history, then the mood, then 
 message asks for. A rule-based planner is predictable and its reason is a sentence a person
 can check; a learned one would need dialogue data we may not ship.
 """
+
 from __future__ import annotations
 
 import re
@@ -51,11 +52,11 @@ class Plan:
     """What the reply should do (strategy) and how it should sound (tone)."""
 
     strategy: Strategy
-    tone: str                  # comfort | celebrate | gentle | calm
-    feeling: str               # the user's feeling the reply responds to (an EMOTIONS label or "unknown")
-    prompt: str                # which strategy prompt to use: a strategy name, or "checkin"
+    tone: str  # comfort | celebrate | gentle | calm
+    feeling: str  # the user's feeling the reply responds to (an EMOTIONS label or "unknown")
+    prompt: str  # which strategy prompt to use: a strategy name, or "checkin"
     wants_question: bool = False
-    situation: tuple[str, ...] = ()   # no_words | foreign | injection | advice | info | social | loss
+    situation: tuple[str, ...] = ()  # no_words | foreign | injection | advice | info | social | loss
 
 
 def words_in(text: str) -> list[str]:
@@ -107,31 +108,53 @@ def plan(ctx: TurnContext) -> Plan:
     tokens = words_in(text)
     situation: list[str] = []
 
-    def make(name: str, reason: str, tone: str, feeling: str = label, prompt: str | None = None,
-             question: bool = False) -> Plan:
+    def make(
+        name: str, reason: str, tone: str, feeling: str = label, prompt: str | None = None, question: bool = False
+    ) -> Plan:
         return Plan(Strategy(name, reason), tone, feeling, prompt or name, question, tuple(situation))
 
     if looks_like_injection(text):
         situation.append("injection")
-        return make("other", "the message tries to change my instructions; I stay Ember and keep my rules", "calm",
-                    feeling="neutral")
+        return make(
+            "other",
+            "the message tries to change my instructions; I stay Ember and keep my rules",
+            "calm",
+            feeling="neutral",
+        )
     if not tokens:
         situation.append("no_words")
         feeling = emoji_feeling(text) or "unknown"
         tone = "comfort" if feeling in NEGATIVE else ("celebrate" if feeling == "joy" else "gentle")
-        return make("question", f"the message has no words (emoji or punctuation only; reads as {feeling}): "
-                    "ask gently what is going on", tone, feeling=feeling, question=True)
+        return make(
+            "question",
+            f"the message has no words (emoji or punctuation only; reads as {feeling}): ask gently what is going on",
+            tone,
+            feeling=feeling,
+            question=True,
+        )
     if looks_foreign(text):
         situation.append("foreign")
-        return make("other", "the message seems not to be in English: answer kindly and ask to continue in "
-                    "English, which I understand best", "gentle", feeling="unknown", question=True)
+        return make(
+            "other",
+            "the message seems not to be in English: answer kindly and ask to continue in "
+            "English, which I understand best",
+            "gentle",
+            feeling="unknown",
+            question=True,
+        )
     if _LOSS.search(text):
         situation.append("loss")
     if mood.known and (mood.incongruent or mood.disagreeing):
         seen = _other_feeling(ctx) or label
-        return make("question", f"the words and the face or voice disagree (words read as {label}, the other "
-                    f"signal as {seen}): ask gently how they really are", "gentle", feeling=seen,
-                    prompt="checkin", question=True)
+        return make(
+            "question",
+            f"the words and the face or voice disagree (words read as {label}, the other "
+            f"signal as {seen}): ask gently how they really are",
+            "gentle",
+            feeling=seen,
+            prompt="checkin",
+            question=True,
+        )
     tone = "comfort" if label in NEGATIVE else ("celebrate" if label == "joy" else "calm")
     if _SOCIAL.match(text.strip()) and label not in NEGATIVE:
         situation.append("social")
@@ -141,43 +164,70 @@ def plan(ctx: TurnContext) -> Plan:
         return make("suggestion", f"they ask what to do (mood {label}): offer one small, safe idea", tone)
     if _INFO.search(text.strip()) and text.strip().endswith("?"):
         situation.append("info")
-        return make("information", f"they ask a general question (mood {label}): answer with common, "
-                    "well-known knowledge only", tone)
+        return make(
+            "information",
+            f"they ask a general question (mood {label}): answer with common, well-known knowledge only",
+            tone,
+        )
     if ctx.trend is not None and ctx.trend.needs_checkin and label != "joy":
-        return make("question", "their mood has been low for several days: check in on how they are doing "
-                    "overall", "gentle", prompt="checkin_trend", question=True)
+        return make(
+            "question",
+            "their mood has been low for several days: check in on how they are doing overall",
+            "gentle",
+            prompt="checkin_trend",
+            question=True,
+        )
     if not confident:
-        return make("question", f"I cannot tell how they feel yet (mood {label}, confidence "
-                    f"{mood.confidence:.0%}): ask an open question", "gentle" if label == "unknown" else tone,
-                    question=True)
+        return make(
+            "question",
+            f"I cannot tell how they feel yet (mood {label}, confidence {mood.confidence:.0%}): ask an open question",
+            "gentle" if label == "unknown" else tone,
+            question=True,
+        )
     conf = f"{label}, confidence {mood.confidence:.0%}"
     if label == "joy":
-        return make("affirmation", f"they share good news ({conf}): celebrate with them and affirm their part in it",
-                    tone)
+        return make(
+            "affirmation", f"they share good news ({conf}): celebrate with them and affirm their part in it", tone
+        )
     if label == "sadness":
         if "loss" in situation or stage == "early":
-            return make("reflection", f"they are sad ({conf}){', grieving a loss' if 'loss' in situation else ''}: "
-                        "name the feeling and stay with them; no advice yet", tone)
+            return make(
+                "reflection",
+                f"they are sad ({conf}){', grieving a loss' if 'loss' in situation else ''}: "
+                "name the feeling and stay with them; no advice yet",
+                tone,
+            )
         if stage == "late":
             return make("suggestion", f"a long talk about sadness ({conf}): offer one small step", tone)
         return make("affirmation", f"they are sad ({conf}), mid-conversation: reassure them", tone)
     if label == "fear":
         if stage == "late":
             return make("suggestion", f"a long talk about worry ({conf}): offer one calming step", tone)
-        return make("affirmation", f"they are anxious or afraid ({conf}): reassure them that the feeling makes sense "
-                    "and they can get through it", tone)
+        return make(
+            "affirmation",
+            f"they are anxious or afraid ({conf}): reassure them that the feeling makes sense "
+            "and they can get through it",
+            tone,
+        )
     if label in ("anger", "disgust"):
         if len(tokens) > 30:
-            return make("restatement", f"they are upset ({conf}) and told a long story: say back the core of it "
-                        "so they feel heard", tone)
+            return make(
+                "restatement",
+                f"they are upset ({conf}) and told a long story: say back the core of it so they feel heard",
+                tone,
+            )
         if stage == "late":
             return make("suggestion", f"a long talk about being upset ({conf}): offer one small step", tone)
         return make("reflection", f"they are upset ({conf}): validate the feeling without judging anyone", tone)
     if label == "surprise":
-        return make("question", f"something unexpected happened ({conf}): ask what happened and how they feel",
-                    tone, question=True)
+        return make(
+            "question",
+            f"something unexpected happened ({conf}): ask what happened and how they feel",
+            tone,
+            question=True,
+        )
     if len(tokens) > 20:
-        return make("restatement", f"a calm, detailed message ({conf}): reflect back what they said and invite more",
-                    tone)
-    return make("question", f"a calm message ({conf}): ask an open question to understand more", tone,
-                question=True)
+        return make(
+            "restatement", f"a calm, detailed message ({conf}): reflect back what they said and invite more", tone
+        )
+    return make("question", f"a calm message ({conf}): ask an open question to understand more", tone, question=True)

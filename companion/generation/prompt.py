@@ -5,6 +5,7 @@ change to the wording or order of these blocks changes what the adapter sees: re
 Order matters for speed too: llama.cpp reuses a cached prompt prefix, so the static persona
 comes first and the per-turn blocks (strategy, mood, facts, memories) after it.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,14 @@ from companion.types import EmotionEstimate, MoodState
 
 HISTORY_TURNS = 3  # earlier turns shown to the model (the training examples carry up to 3 as well)
 FEELING_WORDS = {
-    "sadness": "a bit down", "anger": "a little upset", "fear": "a bit worried", "disgust": "a bit uneasy",
-    "joy": "quite happy", "surprise": "surprised", "neutral": "a bit quiet", "unknown": "a bit quiet",
+    "sadness": "a bit down",
+    "anger": "a little upset",
+    "fear": "a bit worried",
+    "disgust": "a bit uneasy",
+    "joy": "quite happy",
+    "surprise": "surprised",
+    "neutral": "a bit quiet",
+    "unknown": "a bit quiet",
 }
 
 
@@ -30,10 +37,10 @@ class TurnContext:
     text: str
     mood: MoodState
     estimates: tuple[EmotionEstimate, ...] = ()
-    facts: tuple[str, ...] = ()          # sentences about the user, from the store
-    memories: tuple[str, ...] = ()       # relevant earlier user turns, retrieved by embedding
+    facts: tuple[str, ...] = ()  # sentences about the user, from the store
+    memories: tuple[str, ...] = ()  # relevant earlier user turns, retrieved by embedding
     history: tuple[dict[str, str], ...] = ()  # recent turns, oldest first: {"role", "content"}
-    trend: Trend | None = None           # the mood trend of recent days, when known
+    trend: Trend | None = None  # the mood trend of recent days, when known
     name: str | None = None
 
 
@@ -84,15 +91,18 @@ def memory_blocks(facts: Sequence[str], memories: Sequence[str]) -> dict[str, st
     return blocks
 
 
-def build_messages(ctx: TurnContext, *, prompt: str | None, feeling: str = "unknown",
-                   facts: Sequence[str] | None = None) -> tuple[list[dict[str, str]], dict[str, str]]:
+def build_messages(
+    ctx: TurnContext, *, prompt: str | None, feeling: str = "unknown", facts: Sequence[str] | None = None
+) -> tuple[list[dict[str, str]], dict[str, str]]:
     """Chat messages for the reply model, and the blocks of its system prompt (for --json and tests).
 
     `prompt` names a strategy instruction (prompts/strategies), or None for none.
     """
     blocks = {"persona": render("persona")}
     if prompt is not None:
-        blocks["strategy"] = strategy_instruction(prompt).replace("{feeling}", FEELING_WORDS.get(feeling, "a bit quiet"))
+        blocks["strategy"] = strategy_instruction(prompt).replace(
+            "{feeling}", FEELING_WORDS.get(feeling, "a bit quiet")
+        )
     blocks["mood"] = mood_block(ctx.mood)
     blocks.update(memory_blocks(ctx.facts if facts is None else facts, ctx.memories))
     name = safe_name(ctx.name)
@@ -100,8 +110,9 @@ def build_messages(ctx: TurnContext, *, prompt: str | None, feeling: str = "unkn
         blocks["name"] = f"The user's name is {name}."
     messages = [{"role": "system", "content": " ".join(blocks.values())}]
     recent = list(ctx.history)[-HISTORY_TURNS:] if HISTORY_TURNS else []
-    messages += [{"role": t["role"], "content": sanitize(t["content"])} for t in recent
-                 if t.get("role") in ("user", "assistant")]
+    messages += [
+        {"role": t["role"], "content": sanitize(t["content"])} for t in recent if t.get("role") in ("user", "assistant")
+    ]
     messages.append({"role": "user", "content": sanitize(ctx.text) or ctx.text})
     return messages, blocks
 

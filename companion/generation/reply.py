@@ -6,6 +6,7 @@ sentence is shown as soon as it is complete and has passed the checks in `checks
 numbers, links or names, no claim to be human). A first sentence that fails is replaced by a
 curated reply; a later one is dropped. Either way the flags say so.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,7 @@ class ReplyOutcome:
     strategy: Strategy | None
     flags: tuple[str, ...] = ()
     blocks: dict[str, str] = field(default_factory=dict)  # the prompt blocks used (for --json and tests)
-    problems: tuple[str, ...] = ()                        # why a sentence was replaced or dropped
+    problems: tuple[str, ...] = ()  # why a sentence was replaced or dropped
 
 
 STOP = ("\n", "<|im_end|>", "User:", "user:", "<|im_start|>")
@@ -41,7 +42,7 @@ def split_sentences(buffer: str) -> tuple[list[str], str]:
     """Whole sentences at the start of `buffer`, and the unfinished rest."""
     found, start = [], 0
     for match in _SENTENCE_END.finditer(buffer):
-        sentence = buffer[start:match.end()].strip()
+        sentence = buffer[start : match.end()].strip()
         if re.search(r"\w", sentence):  # a lone "." or "!" is no sentence
             found.append(sentence)
         start = match.end()
@@ -114,14 +115,20 @@ class ReplyPipeline:
         if not shown:
             yield from replace_all("not_english" if "foreign" in plan.situation else "empty_generation")
         flags.insert(0, "template_fallback" if templated else "generated")
-        return ReplyOutcome(text=" ".join(shown).strip(), strategy=plan.strategy, flags=tuple(flags), blocks=blocks,
-                            problems=tuple(problems))
+        return ReplyOutcome(
+            text=" ".join(shown).strip(),
+            strategy=plan.strategy,
+            flags=tuple(flags),
+            blocks=blocks,
+            problems=tuple(problems),
+        )
 
     def _sentences(self, messages: list[dict[str, str]]) -> Iterator[str]:
         """Whole sentences as the model writes them; a final fragment only when nothing else came."""
         llm = self.llm
-        stream = self.generator.stream(messages, max_tokens=llm.max_tokens, temperature=llm.temperature,
-                                       top_p=llm.top_p, seed=llm.seed, stop=STOP)
+        stream = self.generator.stream(
+            messages, max_tokens=llm.max_tokens, temperature=llm.temperature, top_p=llm.top_p, seed=llm.seed, stop=STOP
+        )
         buffer, emitted = "", 0
         try:  # a backend reports its failures as GenerationError; anything else is a bug and propagates
             for piece in stream:
@@ -155,5 +162,5 @@ class ReplyPipeline:
         named = [f for f in facts if f.startswith("The user's name is")]
         rest = [f for f in facts if f not in named]
         vectors = np.asarray(self.embedder.embed([ctx.text, *rest]), dtype=np.float32)
-        order = np.argsort(-(vectors[1:] @ vectors[0]))[:max(0, k - len(named))]
+        order = np.argsort(-(vectors[1:] @ vectors[0]))[: max(0, k - len(named))]
         return named + [rest[i] for i in sorted(order)]

@@ -4,14 +4,42 @@ Rule-based on purpose: it must never invent a fact, and every stored fact must b
 traceable to the user's own words. Values are cleaned so that a stored fact cannot
 carry instructions or markup into a prompt later.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-RELATIONS = ("best friend", "sister", "brother", "mother", "mom", "mum", "father", "dad", "wife", "husband",
-             "partner", "boyfriend", "girlfriend", "son", "daughter", "friend", "grandmother", "grandma",
-             "grandfather", "grandpa", "aunt", "uncle", "cousin", "boss", "roommate", "dog", "cat", "therapist")
+RELATIONS = (
+    "best friend",
+    "sister",
+    "brother",
+    "mother",
+    "mom",
+    "mum",
+    "father",
+    "dad",
+    "wife",
+    "husband",
+    "partner",
+    "boyfriend",
+    "girlfriend",
+    "son",
+    "daughter",
+    "friend",
+    "grandmother",
+    "grandma",
+    "grandfather",
+    "grandpa",
+    "aunt",
+    "uncle",
+    "cousin",
+    "boss",
+    "roommate",
+    "dog",
+    "cat",
+    "therapist",
+)
 _STOP = r"(?=\s+(?:and|but|because|so|who|which|since|although|though)\b|[,.;:!?()]|$)"
 _NAME = r"([A-Z][a-zA-Z'\-]{1,30}(?:\s[A-Z][a-zA-Z'\-]{1,30})?)"
 _MAX_VALUE = 60
@@ -19,10 +47,10 @@ _MAX_VALUE = 60
 
 @dataclass(frozen=True)
 class Fact:
-    kind: str   # name | likes | dislikes | relation | job | place
-    key: str    # relation word for relations, else ""
+    kind: str  # name | likes | dislikes | relation | job | place
+    key: str  # relation word for relations, else ""
     value: str
-    text: str   # a sentence about the user, as shown in the memory panel and the prompt
+    text: str  # a sentence about the user, as shown in the memory panel and the prompt
 
 
 def _clean(value: str) -> str:
@@ -32,9 +60,44 @@ def _clean(value: str) -> str:
 
 
 _PRONOUNS = {"you", "it", "that", "this", "them", "him", "her", "to", "when", "how", "what", "myself"}
-_NOT_NAMES = {"Not", "So", "Very", "Just", "Really", "Feeling", "Tired", "Sad", "Happy", "Fine", "Okay", "Ok",
-              "Sorry", "Here", "Back", "Going", "Trying", "The", "A", "An", "Sick", "Ill", "Pregnant", "Away", "Home",
-              "Angry", "Mad", "Upset", "Gone", "Dead", "American", "British", "English", "Always", "Never", "Still"}
+_NOT_NAMES = {
+    "Not",
+    "So",
+    "Very",
+    "Just",
+    "Really",
+    "Feeling",
+    "Tired",
+    "Sad",
+    "Happy",
+    "Fine",
+    "Okay",
+    "Ok",
+    "Sorry",
+    "Here",
+    "Back",
+    "Going",
+    "Trying",
+    "The",
+    "A",
+    "An",
+    "Sick",
+    "Ill",
+    "Pregnant",
+    "Away",
+    "Home",
+    "Angry",
+    "Mad",
+    "Upset",
+    "Gone",
+    "Dead",
+    "American",
+    "British",
+    "English",
+    "Always",
+    "Never",
+    "Still",
+}
 
 
 def _patterns():
@@ -42,13 +105,26 @@ def _patterns():
     # Names must be capitalised, so only the lead-in words are case-insensitive.
     yield "name", re.compile(r"(?i:\bmy name(?:'s| is))\s+" + _NAME), None
     yield "name", re.compile(r"(?i:\b(?:call me|i am called|i'm called))\s+" + _NAME), None
-    yield "relation", re.compile(rf"(?i:\bmy ({rel})(?:'s name is| is called| is named| named| called|,)?)\s+"
-                                 + _NAME), 1
+    yield (
+        "relation",
+        re.compile(rf"(?i:\bmy ({rel})(?:'s name is| is called| is named| named| called|,)?)\s+" + _NAME),
+        1,
+    )
     # "my sister is Ana", only when the name ends the clause ("my sister is Ana and…", not "…is Angry at me")
     yield "relation", re.compile(rf"(?i:\bmy ({rel}) is)\s+" + _NAME + _STOP), 1
     yield "relation", re.compile(rf"(?i:\bi have an? ({rel}) (?:named|called))\s+" + _NAME), 1
-    yield "likes", re.compile(r"\bi (?:really |absolutely |just )?(?:love|like|enjoy|adore)\s+(.+?)" + _STOP, re.I), None
-    yield "dislikes", re.compile(r"\bi (?:really )?(?:hate|dislike|can't stand|cannot stand|don't like|do not like)\s+(.+?)" + _STOP, re.I), None
+    yield (
+        "likes",
+        re.compile(r"\bi (?:really |absolutely |just )?(?:love|like|enjoy|adore)\s+(.+?)" + _STOP, re.I),
+        None,
+    )
+    yield (
+        "dislikes",
+        re.compile(
+            r"\bi (?:really )?(?:hate|dislike|can't stand|cannot stand|don't like|do not like)\s+(.+?)" + _STOP, re.I
+        ),
+        None,
+    )
     yield "job", re.compile(r"\bi (?:work as|am working as|'m working as)\s+(?:an? )?(.+?)" + _STOP, re.I), None
     yield "job", re.compile(r"\bmy job is\s+(?:an? )?(.+?)" + _STOP, re.I), None
     yield "place", re.compile(r"\bi live in\s+(.+?)" + _STOP, re.I), None
@@ -75,8 +151,7 @@ def extract_facts(text: str) -> list[Fact]:
             value = _clean(raw)
             if not value or (kind in ("name", "relation") and value.split()[0] in _NOT_NAMES):
                 continue
-            if kind in ("likes", "dislikes") and (len(value.split()) > 8
-                                                  or value.split()[0].lower() in _PRONOUNS):
+            if kind in ("likes", "dislikes") and (len(value.split()) > 8 or value.split()[0].lower() in _PRONOUNS):
                 continue
             if key in ("mom", "mum"):
                 key = "mother"

@@ -12,6 +12,7 @@ written by one turn at a time (the per-user turn lock; an advisory lock on Postg
 "everything after the last id" misses none. Hits are read back from the table by id and user,
 so even a stale matrix could never return a row that no longer exists.
 """
+
 from __future__ import annotations
 
 import threading
@@ -29,6 +30,7 @@ Words = Callable[[str], list[str]]  # a memory's keywords (companion.memory.full
 @dataclass
 class _Matrix:
     """One user's vectors; rows [0, n) are in use, the rest is room to append without copying."""
+
     stamp: Stamp
     last_id: int = 0
     n: int = 0
@@ -57,12 +59,12 @@ class _Matrix:
             ids, turns = np.zeros(cap, np.int64), np.zeros(cap, np.int64)
             vectors = np.zeros((cap, self.dim), np.float32)
             if self.n:
-                ids[:self.n], turns[:self.n] = self.ids[:self.n], self.turns[:self.n]
-                vectors[:self.n] = self.vectors[:self.n]
+                ids[: self.n], turns[: self.n] = self.ids[: self.n], self.turns[: self.n]
+                vectors[: self.n] = self.vectors[: self.n]
             self.ids, self.turns, self.vectors = ids, turns, vectors
-        self.ids[self.n:need] = [r[0] for r in new]
-        self.turns[self.n:need] = [r[1] or 0 for r in new]
-        self.vectors[self.n:need] = np.stack([r[2] for r in new])
+        self.ids[self.n : need] = [r[0] for r in new]
+        self.turns[self.n : need] = [r[1] or 0 for r in new]
+        self.vectors[self.n : need] = np.stack([r[2] for r in new])
         self.n = need
 
     @property
@@ -90,14 +92,13 @@ class VectorIndex:
                 entry.append(list(load(entry.last_id)), words)
             self._evict()
 
-    def top(self, user: str, query: np.ndarray, n: int, *, before_turn: int | None = None
-            ) -> list[tuple[int, float]]:
+    def top(self, user: str, query: np.ndarray, n: int, *, before_turn: int | None = None) -> list[tuple[int, float]]:
         """(memory id, cosine) of the n nearest memories, only those of turns before `before_turn`."""
         with self._lock:  # a snapshot: appends write past n, and a regrow makes new arrays
             entry = self._users.get(user)
             if entry is None or not entry.n:
                 return []
-            ids, turns, vectors = entry.ids[:entry.n], entry.turns[:entry.n], entry.vectors[:entry.n]
+            ids, turns, vectors = entry.ids[: entry.n], entry.turns[: entry.n], entry.vectors[: entry.n]
         if query.shape != (vectors.shape[1],):
             return []
         if before_turn is not None:  # turn ids grow with memory ids: the older memories are a prefix
@@ -121,7 +122,7 @@ class VectorIndex:
             entry = self._users.get(user)
             if entry is None or not entry.n or not memory_ids:
                 return {}
-            ids, vectors = entry.ids[:entry.n], entry.vectors[:entry.n]
+            ids, vectors = entry.ids[: entry.n], entry.vectors[: entry.n]
         if query.shape != (vectors.shape[1],):
             return {}
         wanted = np.asarray(memory_ids, np.int64)

@@ -1,4 +1,5 @@
 """Versioned schema migrations. Append a function to MIGRATIONS; never edit an applied one."""
+
 from __future__ import annotations
 
 import time
@@ -24,8 +25,12 @@ def _v3_memories(conn: Connection) -> None:
     # existing user turns with an embedding become one memory each. See docs/memory.md.
     schema.metadata.create_all(conn, tables=[schema.memories, schema.memory_state])
     fulltext.create(conn)
-    conn.execute(text("INSERT INTO memories (user_id, turn_id, text, at, embedding) SELECT user_id, id, text, at, "
-                      "embedding FROM turns WHERE role = 'user' AND embedding IS NOT NULL ORDER BY id"))
+    conn.execute(
+        text(
+            "INSERT INTO memories (user_id, turn_id, text, at, embedding) SELECT user_id, id, text, at, "
+            "embedding FROM turns WHERE role = 'user' AND embedding IS NOT NULL ORDER BY id"
+        )
+    )
 
 
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
@@ -52,8 +57,10 @@ def migrate(conn: Connection) -> list[int]:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
     done = current_version(conn)
     if done > LATEST:
-        raise StoreUnavailable(f"the database schema is version {done}, newer than this code ({LATEST}); "
-                           "upgrade the companion package before opening it")
+        raise StoreUnavailable(
+            f"the database schema is version {done}, newer than this code ({LATEST}); "
+            "upgrade the companion package before opening it"
+        )
     applied = []
     for version, step in MIGRATIONS:
         if version > done:

@@ -3,6 +3,7 @@
 SQLite keeps one file per box and needs none of this; PostgreSQL is the store that several app
 instances share (docs/deploy.md), so a user's turns must be serialised by the database itself.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,15 +17,21 @@ from sqlalchemy.engine import Engine
 def engine_options(timeout_s: float, pool_size: int) -> dict[str, Any]:
     # A turn holds one connection for its user lock and borrows another for each query, so the pool
     # must outgrow the number of concurrent turns; pre_ping survives a database restart.
-    return dict(connect_args={"connect_timeout": max(1, int(timeout_s))}, pool_size=pool_size,
-                max_overflow=2 * pool_size, pool_timeout=timeout_s, pool_pre_ping=True)
+    return dict(
+        connect_args={"connect_timeout": max(1, int(timeout_s))},
+        pool_size=pool_size,
+        max_overflow=2 * pool_size,
+        pool_timeout=timeout_s,
+        pool_pre_ping=True,
+    )
 
 
 def lock_key(user: str) -> int:
     """A stable signed 64-bit advisory-lock key per user (Python's hash() differs between processes).
     Two users sharing a key would only wait for each other, never see each other's data."""
-    return int.from_bytes(hashlib.blake2b(f"companion-user:{user}".encode(), digest_size=8).digest(), "big",
-                          signed=True)
+    return int.from_bytes(
+        hashlib.blake2b(f"companion-user:{user}".encode(), digest_size=8).digest(), "big", signed=True
+    )
 
 
 @contextmanager

@@ -4,6 +4,7 @@ Every method takes the user id and every query filters on it: no call can read o
 delete another user's rows. Multi-row writes run in one transaction, so a turn is
 either fully stored or not at all.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ from sqlalchemy import and_, create_engine, delete, event, func, insert, select,
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError, DatabaseError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from companion.errors import StoreUnavailable
 from companion.memory import fulltext, postgres, schema
@@ -68,8 +69,10 @@ class Store(MemoryMethods):
         except OperationalError as exc:
             raise StoreUnavailable(_explain(exc, self.url)) from exc
         except DatabaseError as exc:
-            raise StoreUnavailable(f"the memory store at {self.url} is damaged or not a database ({exc.orig}); "
-                                   "move it aside and start again, or restore a backup") from exc
+            raise StoreUnavailable(
+                f"the memory store at {self.url} is damaged or not a database ({exc.orig}); "
+                "move it aside and start again, or restore a backup"
+            ) from exc
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -101,13 +104,17 @@ class Store(MemoryMethods):
         means the user was forgotten (perhaps by another instance) and began again."""
         now = time.time() if now is None else now
         t = schema.users
-        new = dict(user_id=user, created_at=now, last_seen_at=now, consent="{}", calibration="{}",
-                   voice_baseline="{}")
+        new = dict(user_id=user, created_at=now, last_seen_at=now, consent="{}", calibration="{}", voice_baseline="{}")
         with self._write() as conn:
             if self.is_sqlite or self.is_postgres:  # one statement: two instances may add the same user at once
                 upsert = (pg_insert if self.is_postgres else sqlite_insert)(t).values(**new)
-                return float(conn.execute(upsert.on_conflict_do_update(
-                    index_elements=[t.c.user_id], set_={"last_seen_at": now}).returning(t.c.created_at)).scalar())
+                return float(
+                    conn.execute(
+                        upsert.on_conflict_do_update(
+                            index_elements=[t.c.user_id], set_={"last_seen_at": now}
+                        ).returning(t.c.created_at)
+                    ).scalar()
+                )
             created = conn.execute(select(t.c.created_at).where(t.c.user_id == user)).scalar()
             if created is not None:
                 conn.execute(update(t).where(t.c.user_id == user).values(last_seen_at=now))
@@ -117,7 +124,9 @@ class Store(MemoryMethods):
 
     def user_exists(self, user: str) -> bool:
         with self._read() as conn:
-            return conn.execute(select(schema.users.c.user_id).where(schema.users.c.user_id == user)).first() is not None
+            return (
+                conn.execute(select(schema.users.c.user_id).where(schema.users.c.user_id == user)).first() is not None
+            )
 
     def get_user_json(self, user: str, column: str) -> dict[str, Any]:
         col = schema.users.c[column]
@@ -127,8 +136,7 @@ class Store(MemoryMethods):
 
     def set_user_json(self, user: str, column: str, value: dict[str, Any]) -> None:
         with self._write() as conn:
-            conn.execute(update(schema.users).where(schema.users.c.user_id == user)
-                         .values({column: json.dumps(value)}))
+            conn.execute(update(schema.users).where(schema.users.c.user_id == user).values({column: json.dumps(value)}))
 
     def get_user_field(self, user: str, column: str) -> Any:
         with self._read() as conn:
@@ -143,31 +151,58 @@ class Store(MemoryMethods):
         wins. True when this call set it."""
         t = schema.users
         with self._write() as conn:
-            done = conn.execute(update(t).where(and_(t.c.user_id == user, t.c[column].is_(None)))
-                                .values({column: value}))
+            done = conn.execute(
+                update(t).where(and_(t.c.user_id == user, t.c[column].is_(None))).values({column: value})
+            )
         return done.rowcount == 1
 
     # -- turns and moods --------------------------------------------------------------------
-    def save_exchange(self, user: str, *, user_text: str, reply_text: str, at: float,
-                      mood: MoodState | None, meta: dict[str, Any], embedding: Any = None,
-                      facts: Sequence[tuple[Fact, Any]] = (), store_mood: bool = True,
-                      memories: Sequence[tuple[str, Any]] | None = None) -> int:
+    def save_exchange(
+        self,
+        user: str,
+        *,
+        user_text: str,
+        reply_text: str,
+        at: float,
+        mood: MoodState | None,
+        meta: dict[str, Any],
+        embedding: Any = None,
+        facts: Sequence[tuple[Fact, Any]] = (),
+        store_mood: bool = True,
+        memories: Sequence[tuple[str, Any]] | None = None,
+    ) -> int:
         """Store one whole turn (user message, reply, mood, new facts, its memories) atomically.
 
         `memories`: (sentence, vector) pairs to retrieve the turn by; default one memory, the whole
         message with `embedding`. Returns the user turn id."""
         mood_json = json.dumps(mood.to_dict()) if (mood is not None and store_mood) else None
         with self._write() as conn:
-            user_turn = conn.execute(insert(schema.turns).values(
-                user_id=user, role="user", text=user_text, at=at, mood=mood_json, meta=None,
-                embedding=None)).inserted_primary_key[0]  # the vector lives on its memories
+            user_turn = conn.execute(
+                insert(schema.turns).values(
+                    user_id=user, role="user", text=user_text, at=at, mood=mood_json, meta=None, embedding=None
+                )
+            ).inserted_primary_key[0]  # the vector lives on its memories
             if memories is None:
                 memories = [(user_text, embedding)] if embedding is not None else []
             if memories:
-                conn.execute(insert(schema.memories), [{"user_id": user, "turn_id": user_turn, "text": t, "at": at,
-                                                        "embedding": _blob(v)} for t, v in memories])
-            conn.execute(insert(schema.turns).values(user_id=user, role="assistant", text=reply_text, at=at + 1e-3,
-                                                     mood=None, meta=json.dumps(meta), embedding=None))
+                conn.execute(
+                    insert(schema.memories),
+                    [
+                        {"user_id": user, "turn_id": user_turn, "text": t, "at": at, "embedding": _blob(v)}
+                        for t, v in memories
+                    ],
+                )
+            conn.execute(
+                insert(schema.turns).values(
+                    user_id=user,
+                    role="assistant",
+                    text=reply_text,
+                    at=at + 1e-3,
+                    mood=None,
+                    meta=json.dumps(meta),
+                    embedding=None,
+                )
+            )
             if mood_json is not None and mood.known:
                 conn.execute(insert(schema.moods).values(user_id=user, at=at, mood=mood_json, source="turn"))
             for fact, vector in facts:
@@ -176,28 +211,40 @@ class Store(MemoryMethods):
 
     def add_mood(self, user: str, mood: MoodState, source: str) -> None:
         with self._write() as conn:
-            conn.execute(insert(schema.moods).values(user_id=user, at=mood.at, mood=json.dumps(mood.to_dict()),
-                                                     source=source))
+            conn.execute(
+                insert(schema.moods).values(user_id=user, at=mood.at, mood=json.dumps(mood.to_dict()), source=source)
+            )
 
     def recent_turns(self, user: str, limit: int) -> list[dict[str, Any]]:
         with self._read() as conn:
-            rows = conn.execute(select(schema.turns.c.role, schema.turns.c.text, schema.turns.c.at, schema.turns.c.id)
-                                .where(schema.turns.c.user_id == user)
-                                .order_by(schema.turns.c.id.desc()).limit(limit)).all()
+            rows = conn.execute(
+                select(schema.turns.c.role, schema.turns.c.text, schema.turns.c.at, schema.turns.c.id)
+                .where(schema.turns.c.user_id == user)
+                .order_by(schema.turns.c.id.desc())
+                .limit(limit)
+            ).all()
         return [dict(r._mapping) for r in reversed(rows)]
 
     def last_flagged_at(self, user: str, flag: str) -> float | None:
         """When the companion last sent this user a reply carrying `flag` (from the turn's meta)."""
         needle = json.dumps(flag)  # flags are stored as a JSON list of strings
         with self._read() as conn:
-            return conn.execute(select(func.max(schema.turns.c.at)).where(
-                schema.turns.c.user_id == user, schema.turns.c.role == "assistant",
-                schema.turns.c.meta.contains(needle, autoescape=True))).scalar()
+            return conn.execute(
+                select(func.max(schema.turns.c.at)).where(
+                    schema.turns.c.user_id == user,
+                    schema.turns.c.role == "assistant",
+                    schema.turns.c.meta.contains(needle, autoescape=True),
+                )
+            ).scalar()
 
     def count_turns(self, user: str) -> int:
         with self._read() as conn:
-            return int(conn.execute(select(func.count()).select_from(schema.turns)
-                                    .where(schema.turns.c.user_id == user)).scalar() or 0)
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(schema.turns).where(schema.turns.c.user_id == user)
+                ).scalar()
+                or 0
+            )
 
     def moods(self, user: str, since: float | None = None) -> list[MoodState]:
         query = select(schema.moods.c.mood).where(schema.moods.c.user_id == user)
@@ -209,8 +256,12 @@ class Store(MemoryMethods):
 
     def last_mood(self, user: str) -> MoodState | None:
         with self._read() as conn:
-            row = conn.execute(select(schema.moods.c.mood).where(schema.moods.c.user_id == user)
-                               .order_by(schema.moods.c.at.desc()).limit(1)).scalar()
+            row = conn.execute(
+                select(schema.moods.c.mood)
+                .where(schema.moods.c.user_id == user)
+                .order_by(schema.moods.c.at.desc())
+                .limit(1)
+            ).scalar()
         return MoodState.from_dict(json.loads(row)) if row else None
 
     # -- facts -------------------------------------------------------------------------------
@@ -221,8 +272,17 @@ class Store(MemoryMethods):
         if fact.kind in ("likes", "dislikes"):
             match = and_(match, func.lower(t.c.value) == fact.value.lower())
         conn.execute(delete(t).where(match))
-        conn.execute(insert(t).values(user_id=user, kind=fact.kind, key=fact.key, value=fact.value,
-                                      text=fact.text, at=at, embedding=_blob(vector)))
+        conn.execute(
+            insert(t).values(
+                user_id=user,
+                kind=fact.kind,
+                key=fact.key,
+                value=fact.value,
+                text=fact.text,
+                at=at,
+                embedding=_blob(vector),
+            )
+        )
 
     def add_fact(self, user: str, fact: Fact, vector: Any = None, at: float | None = None) -> None:
         with self._write() as conn:
@@ -231,21 +291,27 @@ class Store(MemoryMethods):
     def facts(self, user: str) -> list[dict[str, Any]]:
         t = schema.facts
         with self._read() as conn:
-            rows = conn.execute(select(t.c.id, t.c.kind, t.c.key, t.c.value, t.c.text, t.c.at)
-                                .where(t.c.user_id == user).order_by(t.c.id)).all()
+            rows = conn.execute(
+                select(t.c.id, t.c.kind, t.c.key, t.c.value, t.c.text, t.c.at)
+                .where(t.c.user_id == user)
+                .order_by(t.c.id)
+            ).all()
         return [dict(r._mapping) for r in rows]
 
     def delete_fact(self, user: str, fact_id: int) -> bool:
         with self._write() as conn:
-            done = conn.execute(delete(schema.facts).where(and_(schema.facts.c.user_id == user,
-                                                                 schema.facts.c.id == fact_id)))
+            done = conn.execute(
+                delete(schema.facts).where(and_(schema.facts.c.user_id == user, schema.facts.c.id == fact_id))
+            )
         return done.rowcount > 0
 
     def update_fact(self, user: str, fact_id: int, text_value: str, vector: Any = None) -> bool:
         with self._write() as conn:
-            done = conn.execute(update(schema.facts).where(and_(schema.facts.c.user_id == user,
-                                                                 schema.facts.c.id == fact_id))
-                                .values(text=text_value, value=text_value, embedding=_blob(vector)))
+            done = conn.execute(
+                update(schema.facts)
+                .where(and_(schema.facts.c.user_id == user, schema.facts.c.id == fact_id))
+                .values(text=text_value, value=text_value, embedding=_blob(vector))
+            )
         return done.rowcount > 0
 
     # -- privacy -----------------------------------------------------------------------------
@@ -258,18 +324,41 @@ class Store(MemoryMethods):
             profile["has_passphrase"] = urow.passphrase_hash is not None
             for key in ("consent", "calibration", "voice_baseline"):
                 profile[key] = json.loads(profile[key] or "{}")
-            turns = conn.execute(select(schema.turns.c.id, schema.turns.c.role, schema.turns.c.text,
-                                        schema.turns.c.at, schema.turns.c.mood, schema.turns.c.meta)
-                                 .where(schema.turns.c.user_id == user).order_by(schema.turns.c.id)).all()
-            moods = conn.execute(select(schema.moods.c.at, schema.moods.c.mood, schema.moods.c.source)
-                                 .where(schema.moods.c.user_id == user).order_by(schema.moods.c.at)).all()
+            turns = conn.execute(
+                select(
+                    schema.turns.c.id,
+                    schema.turns.c.role,
+                    schema.turns.c.text,
+                    schema.turns.c.at,
+                    schema.turns.c.mood,
+                    schema.turns.c.meta,
+                )
+                .where(schema.turns.c.user_id == user)
+                .order_by(schema.turns.c.id)
+            ).all()
+            moods = conn.execute(
+                select(schema.moods.c.at, schema.moods.c.mood, schema.moods.c.source)
+                .where(schema.moods.c.user_id == user)
+                .order_by(schema.moods.c.at)
+            ).all()
         return {
-            "user": user, "exists": True, "exported_at": time.time(), "profile": profile,
+            "user": user,
+            "exists": True,
+            "exported_at": time.time(),
+            "profile": profile,
             "facts": self.facts(user),
             "memories": self.memories(user),  # the turns' sentences as retrieved (vectors left out)
-            "turns": [{"id": r.id, "role": r.role, "text": r.text, "at": r.at,
-                       "mood": json.loads(r.mood) if r.mood else None,
-                       "meta": json.loads(r.meta) if r.meta else None} for r in turns],
+            "turns": [
+                {
+                    "id": r.id,
+                    "role": r.role,
+                    "text": r.text,
+                    "at": r.at,
+                    "mood": json.loads(r.mood) if r.mood else None,
+                    "meta": json.loads(r.meta) if r.meta else None,
+                }
+                for r in turns
+            ],
             "moods": [{"at": r.at, "source": r.source, "mood": json.loads(r.mood)} for r in moods],
         }
 
@@ -288,13 +377,17 @@ class Store(MemoryMethods):
     def purge_older_than(self, cutoff: float) -> dict[str, int]:
         """Retention: delete turns and moods older than `cutoff` for every user."""
         with self._write() as conn:
-            aged = conn.execute(select(schema.memories.c.user_id).where(schema.memories.c.at < cutoff)
-                                .distinct()).scalars().all()
+            aged = (
+                conn.execute(select(schema.memories.c.user_id).where(schema.memories.c.at < cutoff).distinct())
+                .scalars()
+                .all()
+            )
             self._bump(conn, aged)  # their vectors are reloaded without the purged memories
             # a turn's memories are part of the turn: deleted with it, counted as the turn
             conn.execute(delete(schema.memories).where(schema.memories.c.at < cutoff))
-            return {t.name: conn.execute(delete(t).where(t.c.at < cutoff)).rowcount
-                    for t in (schema.turns, schema.moods)}
+            return {
+                t.name: conn.execute(delete(t).where(t.c.at < cutoff)).rowcount for t in (schema.turns, schema.moods)
+            }
 
     def compact(self) -> None:
         """SQLite: rewrite the file so deleted rows leave no bytes behind (VACUUM). PostgreSQL: plain
@@ -339,12 +432,18 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 def _explain(exc: OperationalError, url: str) -> str:
     msg = str(exc.orig) if exc.orig else str(exc)
     if url.startswith("postgresql") and ("connect" in msg or "No such file" in msg or "refused" in msg):
-        return (f"cannot reach PostgreSQL at {url} ({' '.join(msg.split())}); start the server, or fix COMPANION_STORE_URL "
-                "(e.g. postgresql+psycopg://user@host/dbname)")
+        return (
+            f"cannot reach PostgreSQL at {url} ({' '.join(msg.split())}); start the server, or fix COMPANION_STORE_URL "
+            "(e.g. postgresql+psycopg://user@host/dbname)"
+        )
     if "locked" in msg:
-        return (f"the memory store {url} is locked by another process ({msg}); close the other companion "
-                "instance or wait and retry")
+        return (
+            f"the memory store {url} is locked by another process ({msg}); close the other companion "
+            "instance or wait and retry"
+        )
     if "readonly" in msg or "read-only" in msg or "unable to open" in msg:
-        return (f"the memory store {url} cannot be written ({msg}); set COMPANION_DATA_DIR to a writable folder "
-                "or fix the file's permissions")
+        return (
+            f"the memory store {url} cannot be written ({msg}); set COMPANION_DATA_DIR to a writable folder "
+            "or fix the file's permissions"
+        )
     return f"the memory store {url} failed: {msg}"

@@ -6,6 +6,7 @@ layout, so an adapter on them would need the same permutation, and what a suppor
 changes (wording, tone, what to say) lives in the value/MLP paths. Rank 8 over those five
 matrices x 30 layers is 2.0 M parameters (4 MB as float16), a small fraction of the 135 M base.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,13 @@ from torch import nn
 from pipelines.loading import BadAdapter
 
 # HF module name (inside model.layers.N) -> llama.cpp tensor name (inside blk.N)
-TARGETS = {"self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate",
-           "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+TARGETS = {
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+}
 
 
 class LoRALinear(nn.Module):
@@ -104,8 +110,9 @@ def read_gguf(path: Path) -> tuple[float, dict[str, np.ndarray]]:
     if kind is None or bytes(kind.parts[-1]).decode() != "adapter" or "adapter.lora.alpha" not in fields:
         raise BadAdapter(f"{path} is a GGUF file but not a LoRA adapter")
     alpha = float(fields["adapter.lora.alpha"].parts[-1][0])
-    tensors = {t.name: np.array(t.data, dtype=np.float32).reshape([int(d) for d in reversed(t.shape)])
-               for t in reader.tensors}
+    tensors = {
+        t.name: np.array(t.data, dtype=np.float32).reshape([int(d) for d in reversed(t.shape)]) for t in reader.tensors
+    }
     return alpha, tensors
 
 

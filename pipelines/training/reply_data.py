@@ -11,6 +11,7 @@ Split by conversation (a stable hash of its id), never by turn:
   EmpatheticDialogues valid -> train (70%) / dev (10%) / test (20%)
 Replies an AI must not say are dropped, with the reason counted (companion.generation.checks).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,14 +32,14 @@ from pipelines.training.reply_example import Example
 from pipelines.training.text_data import DEFAULT_DATA, data_file
 
 LABEL_TO_STRATEGY = {label: name for name, label in STRATEGIES.items()}
-MAX_REPLY_WORDS = 45     # the persona asks for one or two short sentences; longer turns teach lectures
+MAX_REPLY_WORDS = 45  # the persona asks for one or two short sentences; longer turns teach lectures
 MIN_REPLY_WORDS = 2
 SPLITS = ("train", "dev", "test")
 
 
 @dataclass(frozen=True)
 class Turn:
-    role: str           # "user" | "assistant"
+    role: str  # "user" | "assistant"
     text: str
     strategy: str | None = None  # ESConv label of an assistant turn
 
@@ -49,17 +50,31 @@ class Conversation:
     conv_id: str
     split: str
     turns: tuple[Turn, ...]
-    feeling: str = ""   # the corpus's own emotion label (ED's 32, ESConv's emotion_type): for readers only
+    feeling: str = ""  # the corpus's own emotion label (ED's 32, ESConv's emotion_type): for readers only
 
 
 def bucket(conv_id: str) -> float:
     """A stable number in [0, 1) per conversation id: the split never depends on file order or a seed."""
-    return int(hashlib.sha1(conv_id.encode("utf-8")).hexdigest()[:8], 16) / 2 ** 32
+    return int(hashlib.sha1(conv_id.encode("utf-8")).hexdigest()[:8], 16) / 2**32
 
 
-_CONTRACTIONS = {"im": "I'm", "ive": "I've", "dont": "don't", "cant": "can't", "didnt": "didn't", "doesnt": "doesn't",
-                 "isnt": "isn't", "wasnt": "wasn't", "youre": "you're", "thats": "that's", "wouldnt": "wouldn't",
-                 "couldnt": "couldn't", "shouldnt": "shouldn't", "havent": "haven't", "arent": "aren't"}
+_CONTRACTIONS = {
+    "im": "I'm",
+    "ive": "I've",
+    "dont": "don't",
+    "cant": "can't",
+    "didnt": "didn't",
+    "doesnt": "doesn't",
+    "isnt": "isn't",
+    "wasnt": "wasn't",
+    "youre": "you're",
+    "thats": "that's",
+    "wouldnt": "wouldn't",
+    "couldnt": "couldn't",
+    "shouldnt": "shouldn't",
+    "havent": "haven't",
+    "arent": "aren't",
+}
 _BARE = re.compile(r"\b(" + "|".join(_CONTRACTIONS) + r"|i)\b(?!')")
 
 
@@ -98,8 +113,10 @@ def read_esconv(data_dir: Path = DEFAULT_DATA) -> tuple[Conversation, ...]:
             row = json.loads(line)
             conv_id = f"esconv:{filename}:{i}"
             split = "test" if filename == "valid.txt" else ("dev" if bucket(conv_id) < 0.10 else "train")
-            turns = [Turn("user" if t["speaker"] == "usr" else "assistant", _clean(t["text"]), t.get("strategy"))
-                     for t in row["dialog"]]
+            turns = [
+                Turn("user" if t["speaker"] == "usr" else "assistant", _clean(t["text"]), t.get("strategy"))
+                for t in row["dialog"]
+            ]
             convs.append(Conversation("esconv", conv_id, split, tuple(_merged(turns)), row.get("emotion_type", "")))
     return tuple(convs)
 
@@ -123,7 +140,7 @@ class Target:
     """One assistant turn to learn, with what came before it."""
 
     conv: Conversation
-    index: int          # position of the assistant turn in conv.turns
+    index: int  # position of the assistant turn in conv.turns
 
     @property
     def reply(self) -> Turn:
@@ -135,7 +152,7 @@ class Target:
 
     @property
     def history(self) -> tuple[dict[str, str], ...]:
-        before = self.conv.turns[max(0, self.index - 1 - HISTORY_TURNS):self.index - 1]
+        before = self.conv.turns[max(0, self.index - 1 - HISTORY_TURNS) : self.index - 1]
         return tuple({"role": t.role, "content": t.text} for t in before)
 
 
@@ -174,31 +191,45 @@ def drop_reason(target: Target) -> str | None:
 
 def make_example(target: Target, mood, estimate) -> Example:
     """The prompt for one target, built exactly as ReplyPipeline builds it at run time."""
-    ctx = TurnContext(user="train", text=target.user_text, mood=mood, estimates=(estimate,) if estimate else (),
-                      history=target.history)
+    ctx = TurnContext(
+        user="train",
+        text=target.user_text,
+        mood=mood,
+        estimates=(estimate,) if estimate else (),
+        history=target.history,
+    )
     label = target.reply.strategy
-    if label is not None and label in LABEL_TO_STRATEGY:   # ESConv: the supporter's own strategy
+    if label is not None and label in LABEL_TO_STRATEGY:  # ESConv: the supporter's own strategy
         prompt, feeling = LABEL_TO_STRATEGY[label], mood.label
-    else:                                                # ED: what the planner would choose here
+    else:  # ED: what the planner would choose here
         chosen = plan(ctx)
         prompt, feeling = chosen.prompt, chosen.feeling
     messages, _ = build_messages(ctx, prompt=prompt, feeling=feeling)
-    return Example(target.conv.corpus, target.conv.conv_id, target.conv.split, messages, target.reply.text, prompt,
-                   mood.label, {"feeling": target.conv.feeling, "turn": target.index})
+    return Example(
+        target.conv.corpus,
+        target.conv.conv_id,
+        target.conv.split,
+        messages,
+        target.reply.text,
+        prompt,
+        mood.label,
+        {"feeling": target.conv.feeling, "turn": target.index},
+    )
 
 
 def moods_for(texts: list[str], analyzer: Any, settings: FusionSettings, batch: int = 256) -> list[tuple[Any, Any]]:
     """(MoodState, EmotionEstimate) per user text: the text analyzer, then fusion with no earlier mood."""
     out = []
     for start in range(0, len(texts), batch):
-        for est in analyzer.analyze_batch(texts[start:start + batch]):
+        for est in analyzer.analyze_batch(texts[start : start + batch]):
             mood = fusion.fuse([est] if est else [], now=est.at if est else None, settings=settings)
             out.append((mood, est))
     return out
 
 
-def build(data_dir: Path = DEFAULT_DATA, *, analyzer: Any = None, progress: bool = True
-          ) -> tuple[dict[str, list[Example]], Counter]:
+def build(
+    data_dir: Path = DEFAULT_DATA, *, analyzer: Any = None, progress: bool = True
+) -> tuple[dict[str, list[Example]], Counter]:
     """All examples by split, and the count of dropped replies by reason."""
     from tqdm import tqdm
 
@@ -206,6 +237,7 @@ def build(data_dir: Path = DEFAULT_DATA, *, analyzer: Any = None, progress: bool
 
     if analyzer is None:
         from pipelines.text import TextEmotionAnalyzer
+
         analyzer = TextEmotionAnalyzer()
     dropped: Counter = Counter()
     kept: list[Target] = []
@@ -219,7 +251,7 @@ def build(data_dir: Path = DEFAULT_DATA, *, analyzer: Any = None, progress: bool
     texts = [t.user_text for t in kept]
     moods = []
     for start in tqdm(range(0, len(texts), 1024), desc="reading moods", disable=not progress, unit="k turns"):
-        moods += moods_for(texts[start:start + 1024], analyzer, settings)
+        moods += moods_for(texts[start : start + 1024], analyzer, settings)
     by_split: dict[str, list[Example]] = {s: [] for s in SPLITS}
     for target, (mood, est) in zip(kept, moods):
         by_split[target.conv.split].append(make_example(target, mood, est))

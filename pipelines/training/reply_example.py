@@ -1,4 +1,5 @@
 """One training example of the reply model (its own module: reply_data and reply_memory both make them)."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ class Example:
     split: str
     messages: list[dict[str, str]]
     reply: str
-    strategy: str | None            # the strategy prompt used (ESConv's label, else the planner's choice)
+    strategy: str | None  # the strategy prompt used (ESConv's label, else the planner's choice)
     mood: str
     meta: dict[str, Any] = field(default_factory=dict)
 

@@ -5,6 +5,7 @@ answer from it, or to say it has not been told yet. The facts are worded exactly
 words them (companion.memory.facts). Names, relations and question wordings are split so that
 the test cases share no name and no question wording with training.
 """
+
 from __future__ import annotations
 
 import random
@@ -14,27 +15,74 @@ from companion.generation.planner import plan
 from companion.generation.prompt import TurnContext, build_messages
 from pipelines.training.reply_example import Example
 
-TRAIN_NAMES = ("Ana", "Luis", "Maya", "Tom", "Priya", "Omar", "Lena", "Jonas", "Sofia", "Kenji", "Grace", "Mateo",
-               "Zoe", "Ibrahim", "Clara", "Noah", "Aisha", "Felix", "Nora", "Diego", "Hana", "Leo", "Emma", "Ravi")
+TRAIN_NAMES = (
+    "Ana",
+    "Luis",
+    "Maya",
+    "Tom",
+    "Priya",
+    "Omar",
+    "Lena",
+    "Jonas",
+    "Sofia",
+    "Kenji",
+    "Grace",
+    "Mateo",
+    "Zoe",
+    "Ibrahim",
+    "Clara",
+    "Noah",
+    "Aisha",
+    "Felix",
+    "Nora",
+    "Diego",
+    "Hana",
+    "Leo",
+    "Emma",
+    "Ravi",
+)
 TEST_NAMES = ("Carmen", "Yusuf", "Ingrid", "Tariq", "Beatriz", "Oskar", "Mei", "Samuel", "Fatima", "Pablo")
-PEOPLE = ("sister", "brother", "mom", "dad", "best friend", "partner", "son", "daughter", "boss", "roommate",
-          "husband", "wife", "grandma", "cousin")
+PEOPLE = (
+    "sister",
+    "brother",
+    "mom",
+    "dad",
+    "best friend",
+    "partner",
+    "son",
+    "daughter",
+    "boss",
+    "roommate",
+    "husband",
+    "wife",
+    "grandma",
+    "cousin",
+)
 PETS = ("dog", "cat")
-ASK_TRAIN = ("What's my {rel}'s name?", "Do you remember my {rel}'s name?", "Who is my {rel}?",
-             "Remind me, what is my {rel} called?", "Can you remember what my {rel} is called?",
-             "what was my {rel}'s name again?")
+ASK_TRAIN = (
+    "What's my {rel}'s name?",
+    "Do you remember my {rel}'s name?",
+    "Who is my {rel}?",
+    "Remind me, what is my {rel} called?",
+    "Can you remember what my {rel} is called?",
+    "what was my {rel}'s name again?",
+)
 ASK_TEST = ("Do you know my {rel}'s name?", "What did I say my {rel} is called?")
 KNOWN = ("Your {rel}'s name is {name}.", "You told me your {rel} is {name}.", "Your {rel} is {name}.")
-UNKNOWN = ("I don't think you've told me your {rel}'s name yet. What is it?",
-           "You haven't told me your {rel}'s name yet. I'd love to know it.")
+UNKNOWN = (
+    "I don't think you've told me your {rel}'s name yet. What is it?",
+    "You haven't told me your {rel}'s name yet. I'd love to know it.",
+)
 OTHER = [  # (fact, question, answer when known, question kind)
     ("The user works as {job}.", "What do I do for work?", "You told me you work as {job}.", "job"),
     ("The user lives in {place}.", "Where do I live?", "You said you live in {place}.", "place"),
     ("The user likes {like}.", "What do I like doing?", "You told me you like {like}.", "likes"),
 ]
-OTHER_UNKNOWN = {"job": "I don't think you've told me what you do for work yet. What do you do?",
-                 "place": "You haven't told me where you live yet.",
-                 "likes": "I don't think you've told me that yet. What do you enjoy?"}
+OTHER_UNKNOWN = {
+    "job": "I don't think you've told me what you do for work yet. What do you do?",
+    "place": "You haven't told me where you live yet.",
+    "likes": "I don't think you've told me that yet. What do you enjoy?",
+}
 JOBS = ("a nurse", "a teacher", "a baker", "an engineer", "a cashier", "a designer", "a driver", "a chef")
 PLACES = ("Lisbon", "Chicago", "Leeds", "Toronto", "Madrid", "Osaka", "Denver", "Dublin")
 LIKES = ("hiking", "painting", "baking bread", "playing chess", "swimming", "gardening", "reading novels")
@@ -62,22 +110,31 @@ def cases(split: str, n: int, seed: int) -> list[dict[str, Any]]:
             value = {"job": rng.choice(JOBS), "place": rng.choice(PLACES), "like": rng.choice(LIKES)}
             fact = fact_t.format(**value)
             known = rng.random() < 0.6
-            facts = ([fact] if known else []) + others[:rng.randint(0, 2)]
+            facts = ([fact] if known else []) + others[: rng.randint(0, 2)]
             answer = answer_t.format(**value) if known else OTHER_UNKNOWN[kind]
             out.append({"facts": facts, "question": question, "answer": answer, "known": known, "kind": kind})
             continue
         known = roll < 0.6
-        facts = ([_people_fact(rel, name)] if known else []) + others[:rng.randint(0, 2)]
+        facts = ([_people_fact(rel, name)] if known else []) + others[: rng.randint(0, 2)]
         rng.shuffle(facts)
         question = rng.choice(asks).format(rel=rel)
         answer = rng.choice(KNOWN if known else UNKNOWN).format(rel=rel, name=name)
-        out.append({"facts": facts, "question": question, "answer": answer, "known": known, "kind": "relation",
-                    "name": name if known else None})
+        out.append(
+            {
+                "facts": facts,
+                "question": question,
+                "answer": answer,
+                "known": known,
+                "kind": "relation",
+                "name": name if known else None,
+            }
+        )
     return out
 
 
-def memory_examples(analyzer: Any, settings: Any, *, train: int = 600, dev: int = 30, test: int = 10
-                    ) -> dict[str, list[Any]]:
+def memory_examples(
+    analyzer: Any, settings: Any, *, train: int = 600, dev: int = 30, test: int = 10
+) -> dict[str, list[Any]]:
     """Examples for each split, prompts built as at run time (facts block, mood of the question)."""
     from companion import fusion
 
@@ -93,9 +150,18 @@ def memory_examples(analyzer: Any, settings: Any, *, train: int = 600, dev: int 
             ctx = TurnContext(user="train", text=row["question"], mood=mood, facts=tuple(row["facts"]), name=name)
             chosen = plan(ctx)  # as at run time
             messages, _ = build_messages(ctx, prompt=chosen.prompt, feeling=chosen.feeling)
-            examples.append(Example("memory", f"memory:{split}:{i}", split, messages, row["answer"], chosen.prompt,
-                                    mood.label, {"known": row["known"], "kind": row["kind"],
-                                                 "name": row.get("name"), "facts": row["facts"]}))
+            examples.append(
+                Example(
+                    "memory",
+                    f"memory:{split}:{i}",
+                    split,
+                    messages,
+                    row["answer"],
+                    chosen.prompt,
+                    mood.label,
+                    {"known": row["known"], "kind": row["kind"], "name": row.get("name"), "facts": row["facts"]},
+                )
+            )
         out[split] = examples
     return out
 
@@ -117,10 +183,20 @@ SMALL_TALK = (
     ("I burnt the toast, ugh.", "Oh no! Not the best start to the day."),
 )
 MEMORY_NOW = 1_790_000_000  # "today" for the dated memories of these examples (a fixed clock: reproducible)
-SAID = {"people": ("My {rel} {name} is visiting next week.", "I had lunch with my {rel} {name} today.",
-                   "My {rel} is {name}, by the way.", "{name}, my {rel}, called me last night."),
-        "other": ("I watched a film about space.", "Work was busy again.", "I want to start running.",
-                  "The neighbours had a party.")}
+SAID = {
+    "people": (
+        "My {rel} {name} is visiting next week.",
+        "I had lunch with my {rel} {name} today.",
+        "My {rel} is {name}, by the way.",
+        "{name}, my {rel}, called me last night.",
+    ),
+    "other": (
+        "I watched a film about space.",
+        "Work was busy again.",
+        "I want to start running.",
+        "The neighbours had a party.",
+    ),
+}
 
 
 def cases_in_context(split: str, n: int, seed: int) -> list[dict[str, Any]]:
@@ -148,12 +224,33 @@ def memory_context_examples(analyzer: Any, settings: Any, split: str, n: int, se
     examples = []
     for i, (row, est) in enumerate(zip(rows, analyzer.analyze_batch([r["question"] for r in rows]))):
         mood = fusion.fuse([est] if est else [], now=est.at if est else None, settings=settings)
-        ctx = TurnContext(user="train", text=row["question"], mood=mood, facts=tuple(row["facts"]),
-                          memories=dated(row["memories"], MEMORY_NOW), history=tuple(row["history"]))
+        ctx = TurnContext(
+            user="train",
+            text=row["question"],
+            mood=mood,
+            facts=tuple(row["facts"]),
+            memories=dated(row["memories"], MEMORY_NOW),
+            history=tuple(row["history"]),
+        )
         chosen = plan(ctx)
         messages, _ = build_messages(ctx, prompt=chosen.prompt, feeling=chosen.feeling)
-        examples.append(Example("memory_ctx", f"memory_ctx:{split}:{i}", split, messages, row["answer"], chosen.prompt,
-                                mood.label, {"known": row["known"], "kind": row["kind"], "name": row.get("name"),
-                                             "facts": row["facts"], "history": row["history"],
-                                             "memories": row["memories"]}))
+        examples.append(
+            Example(
+                "memory_ctx",
+                f"memory_ctx:{split}:{i}",
+                split,
+                messages,
+                row["answer"],
+                chosen.prompt,
+                mood.label,
+                {
+                    "known": row["known"],
+                    "kind": row["kind"],
+                    "name": row.get("name"),
+                    "facts": row["facts"],
+                    "history": row["history"],
+                    "memories": row["memories"],
+                },
+            )
+        )
     return examples

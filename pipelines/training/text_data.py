@@ -1,4 +1,5 @@
 """GoEmotions (Ekman + neutral) and EmoBank readers for the text heads and their evaluation."""
+
 from __future__ import annotations
 
 import csv
@@ -21,8 +22,9 @@ class MissingData(CompanionError, FileNotFoundError):
 def data_file(data_dir: Path, *parts: str) -> Path:
     path = Path(data_dir).joinpath(*parts)
     if not path.exists():
-        raise MissingData(f"{path} not found; point --data at the folder holding goemotions/ and emobank/ "
-                          f"(default {DEFAULT_DATA})")
+        raise MissingData(
+            f"{path} not found; point --data at the folder holding goemotions/ and emobank/ (default {DEFAULT_DATA})"
+        )
     return path
 
 

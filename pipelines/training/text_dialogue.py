@@ -12,6 +12,7 @@ Splits follow pipelines.training.reply_data (by conversation: ED 70/10/20 by a h
 train.txt 90/10 train/dev with valid.txt as test); the written crisis sentences go 85/15 by a hash of
 the sentence, so all variants of one sentence sit on one side. Test rows are never read here.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,22 +38,54 @@ CRISIS_CLASSES = ("none", "self_harm", "danger")
 # are a stance rather than one of the seven feelings (faithful, trusting, prepared), mixed ones
 # (nostalgic, sentimental: fond and sad at once) and jealous (anger or sadness, by case).
 ED_TO_EKMAN = {
-    "joyful": "joy", "excited": "joy", "proud": "joy", "grateful": "joy", "content": "joy", "impressed": "joy",
-    "hopeful": "joy", "confident": "joy", "anticipating": "joy", "caring": "joy",
-    "sad": "sadness", "lonely": "sadness", "devastated": "sadness", "disappointed": "sadness",
-    "guilty": "sadness", "ashamed": "sadness", "embarrassed": "sadness",
-    "angry": "anger", "furious": "anger", "annoyed": "anger",
-    "afraid": "fear", "terrified": "fear", "anxious": "fear", "apprehensive": "fear",
-    "surprised": "surprise", "disgusted": "disgust",
-    "faithful": None, "trusting": None, "prepared": None, "nostalgic": None, "sentimental": None, "jealous": None,
+    "joyful": "joy",
+    "excited": "joy",
+    "proud": "joy",
+    "grateful": "joy",
+    "content": "joy",
+    "impressed": "joy",
+    "hopeful": "joy",
+    "confident": "joy",
+    "anticipating": "joy",
+    "caring": "joy",
+    "sad": "sadness",
+    "lonely": "sadness",
+    "devastated": "sadness",
+    "disappointed": "sadness",
+    "guilty": "sadness",
+    "ashamed": "sadness",
+    "embarrassed": "sadness",
+    "angry": "anger",
+    "furious": "anger",
+    "annoyed": "anger",
+    "afraid": "fear",
+    "terrified": "fear",
+    "anxious": "fear",
+    "apprehensive": "fear",
+    "surprised": "surprise",
+    "disgusted": "disgust",
+    "faithful": None,
+    "trusting": None,
+    "prepared": None,
+    "nostalgic": None,
+    "sentimental": None,
+    "jealous": None,
 }
 ESCONV_TO_EKMAN = {
-    "anxiety": "fear", "fear": "fear", "nervousness": "fear", "depression": "sadness", "sadness": "sadness",
-    "shame": "sadness", "guilt": "sadness", "pain": "sadness", "anger": "anger", "disgust": "disgust",
+    "anxiety": "fear",
+    "fear": "fear",
+    "nervousness": "fear",
+    "depression": "sadness",
+    "sadness": "sadness",
+    "shame": "sadness",
+    "guilt": "sadness",
+    "pain": "sadness",
+    "anger": "anger",
+    "disgust": "disgust",
     "jealousy": None,
 }
-ESCONV_MIN_WORDS = 8      # shorter seeker turns are greetings and "yes"; they carry no feeling of their own
-ESCONV_FIRST_TURNS = 4    # the seeker names the problem early; later turns answer the supporter's questions
+ESCONV_MIN_WORDS = 8  # shorter seeker turns are greetings and "yes"; they carry no feeling of their own
+ESCONV_FIRST_TURNS = 4  # the seeker names the problem early; later turns answer the supporter's questions
 RISKY = rules.regex("text_dialogue", "risky")  # prompts/rules/text_dialogue.json
 _PREFIXES = ["honestly ", "i think ", "lately ", "tbh ", "right now ", "i need to tell someone, ", "ok so "]
 _SUFFIXES = [" and i mean it", " tonight", ", i'm serious", " lol", ", what do i do", " again"]
@@ -128,8 +161,15 @@ def written_split(text: str) -> str:
     return "dev" if bucket("crisis:" + text.lower().strip(" .!?")) < 0.15 else "train"
 
 
-def crisis_rows(data_dir: Path, split: str, *, goemotions: int = 3000, dialogue_cap: int = 12000,
-                seed: int = 13, dialogue: bool = True) -> tuple[Rows, dict[str, int]]:
+def crisis_rows(
+    data_dir: Path,
+    split: str,
+    *,
+    goemotions: int = 3000,
+    dialogue_cap: int = 12000,
+    seed: int = 13,
+    dialogue: bool = True,
+) -> tuple[Rows, dict[str, int]]:
     """Crisis rows of a split (train or dev) and counts for the README (left-out risky turns included)."""
     rng = random.Random(seed)
     eval_texts = {r["text"].lower().strip(" .!?") for r in read_jsonl(CRISIS_EVAL)}
@@ -144,14 +184,16 @@ def crisis_rows(data_dir: Path, split: str, *, goemotions: int = 3000, dialogue_
     turns, counts["dialogue_turns_left_out_risky"] = dialogue_turns(data_dir, split) if dialogue else ([], 0)
     pieces = [t for _, turn in turns for t in dict.fromkeys([turn, *sentences(turn)])]
     rng.shuffle(pieces)
-    for text in pieces[:dialogue_cap if split == "train" else dialogue_cap // 4]:
+    for text in pieces[: dialogue_cap if split == "train" else dialogue_cap // 4]:
         rows.add(text, 0, "dialogue")
     goe_split = "train" if split == "train" else "dev"
-    goe = [line.split("\t", 1)[0] for line in (data_dir / "goemotions" / f"{goe_split}.tsv").read_text(
-        encoding="utf-8").splitlines()]
+    goe = [
+        line.split("\t", 1)[0]
+        for line in (data_dir / "goemotions" / f"{goe_split}.tsv").read_text(encoding="utf-8").splitlines()
+    ]
     goe = [t for t in goe if len(t.split()) >= 3 and not RISKY.search(t)]
     rng.shuffle(goe)
-    for text in goe[:goemotions if split == "train" else goemotions // 4]:
+    for text in goe[: goemotions if split == "train" else goemotions // 4]:
         rows.add(text, 0, "goemotions")
     counts.update({k: rows.kinds.count(k) for k in dict.fromkeys(rows.kinds)})
     return rows, counts

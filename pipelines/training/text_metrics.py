@@ -6,6 +6,7 @@ Two macro-F1 protocols on GoEmotions (Ekman + neutral):
   threshold (tuned on dev); per-class F1 over sets, macro-averaged over the 7 classes;
 - argmax: the single label the analyzer reports, scored on the rows with one gold label.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -46,13 +47,12 @@ def tune_thresholds(probs: np.ndarray, gold: Sequence[frozenset[int]]) -> list[f
     grid = np.round(np.arange(0.05, 1.0, 0.025), 3)
     best = []
     for c in range(N):
-        scores = [f1_per_class((top[:, c] | (probs[:, c] >= t))[:, None], g[:, c:c + 1])[0] for t in grid]
+        scores = [f1_per_class((top[:, c] | (probs[:, c] >= t))[:, None], g[:, c : c + 1])[0] for t in grid]
         best.append(float(grid[int(np.argmax(scores))]))
     return best
 
 
-def goemotions_scores(probs: np.ndarray, gold: Sequence[frozenset[int]],
-                      thresholds: Sequence[float] | None) -> dict:
+def goemotions_scores(probs: np.ndarray, gold: Sequence[frozenset[int]], thresholds: Sequence[float] | None) -> dict:
     g = gold_matrix(gold)
     multi = f1_per_class(predicted_sets(probs, thresholds), g)
     single = g.sum(1) == 1
@@ -71,7 +71,8 @@ def goemotions_scores(probs: np.ndarray, gold: Sequence[frozenset[int]],
         "f1_multilabel": dict(zip(EMOTIONS, map(float, multi))),
         "f1_argmax": dict(zip(EMOTIONS, map(float, arg))),
         "confusion_single_label_rows": confusion.tolist(),
-        "rows": int(len(probs)), "single_label_rows": int(single.sum()),
+        "rows": int(len(probs)),
+        "single_label_rows": int(single.sum()),
     }
 
 
@@ -108,6 +109,9 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def affect_scores(pred: np.ndarray, truth: np.ndarray) -> dict:
-    return {"valence_r": pearson(pred[:, 0], truth[:, 0]), "arousal_r": pearson(pred[:, 1], truth[:, 1]),
-            "valence_mae": float(np.abs(pred[:, 0] - truth[:, 0]).mean()),
-            "arousal_mae": float(np.abs(pred[:, 1] - truth[:, 1]).mean())}
+    return {
+        "valence_r": pearson(pred[:, 0], truth[:, 0]),
+        "arousal_r": pearson(pred[:, 1], truth[:, 1]),
+        "valence_mae": float(np.abs(pred[:, 0] - truth[:, 0]).mean()),
+        "arousal_mae": float(np.abs(pred[:, 1] - truth[:, 1]).mean()),
+    }

@@ -1,4 +1,5 @@
 """Write the trained text heads: heads.safetensors, config.json, metrics.json, README.md."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,10 @@ def write_outputs(out: Path, heads, config: dict, metrics: dict) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     # fine-tuned encoder layers in float16 halve the file; the analyzer runs them in float32
-    state = {name: (t.half() if name.startswith("top.") else t.float()).contiguous()
-             for name, t in heads.state_dict().items()}
+    state = {
+        name: (t.half() if name.startswith("top.") else t.float()).contiguous()
+        for name, t in heads.state_dict().items()
+    }
     save_file(state, str(out / "heads.safetensors"), metadata={"source": config["source"]})
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -35,22 +38,36 @@ def epochs_table(metrics: dict) -> str:
 
 
 def crisis_table(c: dict) -> str:
-    rows = ["| dev rows | n | flagged |", "|---|---:|---:|", f"| crisis (written, recall) | {c['positives']} | {c['recall']:.1%} |"]
-    rows += [f"| {k[len('false_alarm_'):]} (false alarms) | {c['n_' + k[len('false_alarm_'):]]} | {v:.1%} |"
-             for k, v in c.items() if k.startswith("false_alarm_")]
+    rows = [
+        "| dev rows | n | flagged |",
+        "|---|---:|---:|",
+        f"| crisis (written, recall) | {c['positives']} | {c['recall']:.1%} |",
+    ]
+    rows += [
+        f"| {k[len('false_alarm_') :]} (false alarms) | {c['n_' + k[len('false_alarm_') :]]} | {v:.1%} |"
+        for k, v in c.items()
+        if k.startswith("false_alarm_")
+    ]
     return "\n".join(rows)
 
 
 def readme(config: dict, metrics: dict, size: int) -> str:
     test, eb, ece, rows = metrics["goemotions_test"], metrics["emobank_dev"], metrics["ece"], metrics["rows"]
     dialogue = rows.get("dialogue")
-    licence = ("**CC BY-NC-SA 4.0**: non-commercial (EmpatheticDialogues and ESConv are CC BY-NC 4.0) and "
-               "share-alike (EmoBank is CC BY-SA 4.0). `--no-dialogue` trains weights without the dialogue "
-               "corpora, under CC BY-SA 4.0" if dialogue else
-               "**CC BY-SA 4.0**, inherited from EmoBank")
-    dialogue_line = (f"- EmpatheticDialogues and ESConv user turns (CC BY-NC 4.0), split by conversation as the "
-                     f"reply model's data: train {dialogue['train']}, dev {dialogue['dev']} (labels mapped in "
-                     "`pipelines/training/text_dialogue.py`); the test split is never read here.\n" if dialogue else "")
+    licence = (
+        "**CC BY-NC-SA 4.0**: non-commercial (EmpatheticDialogues and ESConv are CC BY-NC 4.0) and "
+        "share-alike (EmoBank is CC BY-SA 4.0). `--no-dialogue` trains weights without the dialogue "
+        "corpora, under CC BY-SA 4.0"
+        if dialogue
+        else "**CC BY-SA 4.0**, inherited from EmoBank"
+    )
+    dialogue_line = (
+        f"- EmpatheticDialogues and ESConv user turns (CC BY-NC 4.0), split by conversation as the "
+        f"reply model's data: train {dialogue['train']}, dev {dialogue['dev']} (labels mapped in "
+        "`pipelines/training/text_dialogue.py`); the test split is never read here.\n"
+        if dialogue
+        else ""
+    )
     return f"""# Text heads ({config['source']})
 
 Heads for `pipelines.text.TextEmotionAnalyzer`, on top of all-MiniLM-L6-v2 from the
@@ -88,8 +105,8 @@ Top label is one of the gold labels: {test['top1_in_gold']:.3f} of all test rows
 EmoBank dev: valence r {eb['valence_r']:.3f}, arousal r {eb['arousal_r']:.3f}
 (MAE {eb['valence_mae']:.3f} / {eb['arousal_mae']:.3f} on the -1..1 scale).
 Expected calibration error (15 bins, max probability vs "top label is gold"):
-dev {ece['dev']['before']:.3f} -> {ece['dev']['after']:.3f}, test {ece['test']['before']:.3f} -> {ece['test']['after']:.3f}
-after temperature scaling.
+dev {ece['dev']['before']:.3f} -> {ece['dev']['after']:.3f},
+test {ece['test']['before']:.3f} -> {ece['test']['after']:.3f} after temperature scaling.
 
 Crisis dev (patterns or head, at the chosen threshold; held-out scores: `python -m companion eval crisis`):
 
@@ -98,6 +115,7 @@ Crisis dev (patterns or head, at the chosen threshold; held-out scores: `python 
 ## Retrain
 `python -m pipelines.training.text` (reads ../shared/datasets, `--data` to change; seed fixed).
 This run took {metrics['train_wall_s'] / 60:.1f} min wall ({metrics['encode_wall_s'] / 60:.1f} min encoding) and
-{metrics.get('train_cpu_s', 0) / 60:.1f} min of CPU time, on a 2-core machine with load average {metrics.get('load_average') or 0:.1f}.
+{metrics.get('train_cpu_s', 0) / 60:.1f} min of CPU time, on a 2-core machine with load average
+{metrics.get('load_average') or 0:.1f}.
 Evaluate the shipped analyzer end to end: `python -m companion eval text` and `python -m companion eval crisis`.
 """

@@ -7,6 +7,7 @@ Scores come from 6-fold cross-validation by actor (4 actors a fold, never on bot
 the shipped model is then fitted on all 24 actors. Writes model.npz, metrics.json and
 README.md to --out (default pipelines/weights/voice/). The analyzer only reads model.npz.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,22 +19,35 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.training.voice_data import (CACHE_DIR, DEFAULT_DATA, REPO, Corpus, actor_folds,
-                                           centre_by_actor, load_corpus)
+from pipelines.training.voice_data import (
+    CACHE_DIR,
+    DEFAULT_DATA,
+    REPO,
+    Corpus,
+    actor_folds,
+    centre_by_actor,
+    load_corpus,
+)
 from pipelines.voice_features import ABSOLUTE, FEATURE_NAMES
-from pipelines.voice_model import (RAVDESS_LABELS, TO_EMOTION, LinearHead, VoiceModel,
-                                   update_baseline)
+from pipelines.voice_model import RAVDESS_LABELS, TO_EMOTION, LinearHead, VoiceModel, update_baseline
 
 DEFAULT_OUT = REPO / "pipelines" / "weights" / "voice"
-C = 0.1              # logistic-regression inverse regularisation (chosen from 0.01/0.1/1, see docs/voice.md)
-RIDGE = 30.0         # valence/arousal ridge penalty
-SHRINK_K = 3.0       # baseline turns at which the speaker head gets half the weight
-EMB_DIMS = 64        # principal components of the Whisper embedding kept (and kept in the baseline)
+C = 0.1  # logistic-regression inverse regularisation (chosen from 0.01/0.1/1, see docs/voice.md)
+RIDGE = 30.0  # valence/arousal ridge penalty
+SHRINK_K = 3.0  # baseline turns at which the speaker head gets half the weight
+EMB_DIMS = 64  # principal components of the Whisper embedding kept (and kept in the baseline)
 STREAM_BINS = ((1, 1), (2, 3), (4, 10), (11, 30), (31, 60))
 
 
-def fit_head(X: np.ndarray, y: np.ndarray, va: np.ndarray, *, c: float = C, ridge: float = RIDGE,
-             ignore: np.ndarray | None = None) -> LinearHead:
+def fit_head(
+    X: np.ndarray,
+    y: np.ndarray,
+    va: np.ndarray,
+    *,
+    c: float = C,
+    ridge: float = RIDGE,
+    ignore: np.ndarray | None = None,
+) -> LinearHead:
     """Standardise, then logistic regression and ridge; `ignore` (a column mask) gets weight 0."""
     from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -49,8 +63,15 @@ def fit_head(X: np.ndarray, y: np.ndarray, va: np.ndarray, *, c: float = C, ridg
     return LinearHead(mean=mean, scale=scale, W=W, b=clf.intercept_, va_W=va_W, va_b=reg.intercept_)
 
 
-def fit_model(corpus: Corpus, rows: np.ndarray, *, c: float = C, shrink_k: float = SHRINK_K,
-              emb_dims: int = EMB_DIMS, augment: bool = True) -> VoiceModel:
+def fit_model(
+    corpus: Corpus,
+    rows: np.ndarray,
+    *,
+    c: float = C,
+    shrink_k: float = SHRINK_K,
+    emb_dims: int = EMB_DIMS,
+    augment: bool = True,
+) -> VoiceModel:
     """Both heads on the clips in `rows` (a boolean mask), plus their narrowband copies when
     `augment`; the embedding's PCA too. Each (actor, channel) is centred on its own mean for
     the speaker head: a user on a headset has a headset baseline."""
@@ -69,19 +90,31 @@ def fit_model(corpus: Corpus, rows: np.ndarray, *, c: float = C, shrink_k: float
     speakers = np.concatenate([corpus.actors[rows] + 1000 * i for i in range(k)])
     absolute = np.array([name in ABSOLUTE for name in names])
     return VoiceModel(
-        names=names, pop_mean=X.mean(axis=0), pop_std=X.std(axis=0),
+        names=names,
+        pop_mean=X.mean(axis=0),
+        pop_std=X.std(axis=0),
         global_head=fit_head(X, y, va, c=c, ignore=absolute),
         speaker_head=fit_head(centre_by_actor(X, speakers), y, va, c=c),
-        shrink_k=shrink_k, proj_mean=proj_mean, proj_W=proj_W,
-        meta={"name": f"ravdess-lr-{corpus.encoder or 'acoustic'}", "encoder": corpus.encoder if proj_W is not None else None,
-              "data": "RAVDESS speech (24 actors, 1440 clips, 16 kHz)" + (" + 8 kHz copies" if k > 1 else ""),
-              "classes": list(RAVDESS_LABELS), "to_emotion": TO_EMOTION, "C": c, "ridge": RIDGE,
-              "emb_dims": emb_dims if proj_W is not None else 0,
-              "features": "pipelines.voice_features (+ pipelines.voice_embedding)"})
+        shrink_k=shrink_k,
+        proj_mean=proj_mean,
+        proj_W=proj_W,
+        meta={
+            "name": f"ravdess-lr-{corpus.encoder or 'acoustic'}",
+            "encoder": corpus.encoder if proj_W is not None else None,
+            "data": "RAVDESS speech (24 actors, 1440 clips, 16 kHz)" + (" + 8 kHz copies" if k > 1 else ""),
+            "classes": list(RAVDESS_LABELS),
+            "to_emotion": TO_EMOTION,
+            "C": c,
+            "ridge": RIDGE,
+            "emb_dims": emb_dims if proj_W is not None else 0,
+            "features": "pipelines.voice_features (+ pipelines.voice_embedding)",
+        },
+    )
 
 
-def model_inputs(X: np.ndarray, E: np.ndarray | None, proj_mean: np.ndarray | None,
-                 proj_W: np.ndarray | None) -> np.ndarray:
+def model_inputs(
+    X: np.ndarray, E: np.ndarray | None, proj_mean: np.ndarray | None, proj_W: np.ndarray | None
+) -> np.ndarray:
     if proj_W is None:
         return X
     return np.hstack([X, (E - proj_mean) @ proj_W.T])
@@ -89,6 +122,7 @@ def model_inputs(X: np.ndarray, E: np.ndarray | None, proj_mean: np.ndarray | No
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The softmax temperature that minimises held-out log-loss (calibration)."""
+
     def nll(t: float) -> float:
         z = logits / t
         z = z - z.max(axis=1, keepdims=True)
@@ -106,8 +140,9 @@ def _baseline_of(X: np.ndarray, names: tuple[str, ...]) -> dict:
     return baseline
 
 
-def cross_validate(corpus: Corpus, *, n_folds: int = 6, seed: int = 0, progress: bool = True,
-                   shrink_k: float = SHRINK_K) -> tuple[dict, dict]:
+def cross_validate(
+    corpus: Corpus, *, n_folds: int = 6, seed: int = 0, progress: bool = True, shrink_k: float = SHRINK_K
+) -> tuple[dict, dict]:
     """Out-of-fold predictions under these conditions for the test actor:
     no_baseline   - a new user: the global head alone;
     own_clips     - baseline = all the actor's clips, unlabeled, folded in with update_baseline
@@ -129,8 +164,9 @@ def cross_validate(corpus: Corpus, *, n_folds: int = 6, seed: int = 0, progress:
     for fold in tqdm(range(n_folds), desc="cross-validation", unit="fold", disable=not progress):
         model = fit_model(corpus, folds != fold, shrink_k=shrink_k)
         inputs = model_inputs(corpus.X, corpus.E, model.proj_mean, model.proj_W)
-        narrow = model_inputs(corpus.X_nb, corpus.E_nb, model.proj_mean, model.proj_W) \
-            if corpus.X_nb is not None else None
+        narrow = (
+            model_inputs(corpus.X_nb, corpus.E_nb, model.proj_mean, model.proj_W) if corpus.X_nb is not None else None
+        )
         for actor in np.unique(corpus.actors[folds == fold]):
             rows = np.flatnonzero(corpus.actors == actor)
             X = inputs[rows]
@@ -156,12 +192,23 @@ def cross_validate(corpus: Corpus, *, n_folds: int = 6, seed: int = 0, progress:
                 probs["streaming"][rows[i]], va["streaming"][rows[i]], turn[rows[i]] = p[0], v[0], t + 1
                 baseline = update_baseline(baseline, dict(zip(model.names, X[i].tolist())))
     targets = corpus.va_targets()
-    out = {name: score(probs[name], corpus.labels, va[name], targets) for name in names
-           if name in ("no_baseline", "own_clips", "streaming") or corpus.X_nb is not None}
+    out = {
+        name: score(probs[name], corpus.labels, va[name], targets)
+        for name in names
+        if name in ("no_baseline", "own_clips", "streaming") or corpus.X_nb is not None
+    }
     out["streaming"]["by_turn"] = {
-        f"{lo}-{hi}": round(float((probs["streaming"][(turn >= lo) & (turn <= hi)].argmax(1)
-                                   == corpus.labels[(turn >= lo) & (turn <= hi)]).mean()), 4)
-        for lo, hi in STREAM_BINS}
+        f"{lo}-{hi}": round(
+            float(
+                (
+                    probs["streaming"][(turn >= lo) & (turn <= hi)].argmax(1)
+                    == corpus.labels[(turn >= lo) & (turn <= hi)]
+                ).mean()
+            ),
+            4,
+        )
+        for lo, hi in STREAM_BINS
+    }
     return out, logits
 
 
@@ -184,19 +231,24 @@ def score(probs8: np.ndarray, labels: np.ndarray, va: np.ndarray, va_true: np.nd
     recall = confusion.diagonal() / np.maximum(confusion.sum(1), 1)
     p7, _ = to_seven(probs8)
     y7 = np.array([EMOTIONS.index(TO_EMOTION[RAVDESS_LABELS[k]]) for k in labels])
-    return {"accuracy_8": round(float((pred == labels).mean()), 4),
-            "accuracy_7": round(float((p7.argmax(1) == y7).mean()), 4),
-            "macro_recall_8": round(float(recall.mean()), 4),
-            "recall_8": {label: round(float(r), 4) for label, r in zip(RAVDESS_LABELS, recall)},
-            "confusion_8": confusion.tolist(),
-            "valence_r": round(float(np.corrcoef(va[:, 0], va_true[:, 0])[0, 1]), 4),
-            "arousal_r": round(float(np.corrcoef(va[:, 1], va_true[:, 1])[0, 1]), 4)}
+    return {
+        "accuracy_8": round(float((pred == labels).mean()), 4),
+        "accuracy_7": round(float((p7.argmax(1) == y7).mean()), 4),
+        "macro_recall_8": round(float(recall.mean()), 4),
+        "recall_8": {label: round(float(r), 4) for label, r in zip(RAVDESS_LABELS, recall)},
+        "confusion_8": confusion.tolist(),
+        "valence_r": round(float(np.corrcoef(va[:, 0], va_true[:, 0])[0, 1]), 4),
+        "arousal_r": round(float(np.corrcoef(va[:, 1], va_true[:, 1])[0, 1]), 4),
+    }
 
 
 def write_readme(out: Path, metrics: dict) -> None:
     cv = metrics["cross_validation"]
-    rows = "\n".join(f"| {name} | {m['accuracy_8']:.3f} | {m['accuracy_7']:.3f} | {m['macro_recall_8']:.3f} | "
-                     f"{m['arousal_r']:.2f} | {m['valence_r']:.2f} |" for name, m in cv.items())
+    rows = "\n".join(
+        f"| {name} | {m['accuracy_8']:.3f} | {m['accuracy_7']:.3f} | {m['macro_recall_8']:.3f} | "
+        f"{m['arousal_r']:.2f} | {m['valence_r']:.2f} |"
+        for name, m in cv.items()
+    )
     turns = " · ".join(f"turns {k}: {v:.3f}" for k, v in cv["streaming"]["by_turn"].items())
     (out / "README.md").write_text(f"""# Voice emotion head (RAVDESS)
 
@@ -245,26 +297,42 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.time()
     np.random.seed(args.seed)
-    corpus = load_corpus(args.data, encoder=None if args.encoder == "none" else args.encoder,
-                         cache=None if args.no_cache else CACHE_DIR)
+    corpus = load_corpus(
+        args.data, encoder=None if args.encoder == "none" else args.encoder, cache=None if args.no_cache else CACHE_DIR
+    )
     cv, logits = cross_validate(corpus, n_folds=args.folds, seed=args.seed)
     temperatures = {head: fit_temperature(z, corpus.labels) for head, z in logits.items()}
     model = fit_model(corpus, np.ones(len(corpus.X), bool))
     model = dataclasses.replace(
-        model, global_head=dataclasses.replace(model.global_head, temperature=temperatures["global"]),
-        speaker_head=dataclasses.replace(model.speaker_head, temperature=temperatures["speaker"]))
+        model,
+        global_head=dataclasses.replace(model.global_head, temperature=temperatures["global"]),
+        speaker_head=dataclasses.replace(model.speaker_head, temperature=temperatures["speaker"]),
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out / "model.npz")
-    metrics = {"folds": args.folds, "seed": args.seed, "clips": len(corpus.X), "features": len(model.names),
-               "encoder": corpus.encoder, "emb_dims": model.meta["emb_dims"],
-               "C": C, "ridge": RIDGE, "shrink_k": SHRINK_K, "temperatures": temperatures, "cross_validation": cv,
-               "seconds": round(time.time() - start, 1), "trained_at": time.strftime("%Y-%m-%d"),
-               "machine": f"{platform.machine()} {platform.python_version()}"}
+    metrics = {
+        "folds": args.folds,
+        "seed": args.seed,
+        "clips": len(corpus.X),
+        "features": len(model.names),
+        "encoder": corpus.encoder,
+        "emb_dims": model.meta["emb_dims"],
+        "C": C,
+        "ridge": RIDGE,
+        "shrink_k": SHRINK_K,
+        "temperatures": temperatures,
+        "cross_validation": cv,
+        "seconds": round(time.time() - start, 1),
+        "trained_at": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()} {platform.python_version()}",
+    }
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     write_readme(args.out, metrics)
     for name, m in cv.items():
-        print(f"{name:12s} acc8 {m['accuracy_8']:.3f}  acc7 {m['accuracy_7']:.3f}  arousal r {m['arousal_r']:.2f}"
-              f"  valence r {m['valence_r']:.2f}")
+        print(
+            f"{name:12s} acc8 {m['accuracy_8']:.3f}  acc7 {m['accuracy_7']:.3f}  arousal r {m['arousal_r']:.2f}"
+            f"  valence r {m['valence_r']:.2f}"
+        )
     print("streaming by turn:", cv["streaming"]["by_turn"])
     print(f"wrote {args.out / 'model.npz'} ({(args.out / 'model.npz').stat().st_size // 1024} KiB)")
     return 0

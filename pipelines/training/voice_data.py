@@ -4,6 +4,7 @@ File names are MM-VC-EE-II-SS-RR-AA.flac: EE emotion (01 neutral .. 08 surprised
 intensity (01 normal, 02 strong), AA actor (odd = male). Features come from the same
 pipelines.voice_features.extract the analyzer runs, on the same 16 kHz mono audio.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,19 +24,27 @@ CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "co
 # (valence, arousal) targets per RAVDESS class for a strong rendition, after the circumplex
 # table in companion.types; calm is neutral with low arousal. A normal-intensity rendition
 # sits at 0.6 of the way from neutral.
-VA_TARGETS = {"neutral": (0.0, 0.0), "calm": (0.1, -0.5), "happy": (0.8, 0.5), "sad": (-0.7, -0.4),
-              "angry": (-0.6, 0.7), "fearful": (-0.7, 0.6), "disgust": (-0.7, 0.2), "surprised": (0.2, 0.8)}
+VA_TARGETS = {
+    "neutral": (0.0, 0.0),
+    "calm": (0.1, -0.5),
+    "happy": (0.8, 0.5),
+    "sad": (-0.7, -0.4),
+    "angry": (-0.6, 0.7),
+    "fearful": (-0.7, 0.6),
+    "disgust": (-0.7, 0.2),
+    "surprised": (0.2, 0.8),
+}
 NORMAL_INTENSITY = 0.6
 
 
 @dataclass(frozen=True)
 class Corpus:
     paths: tuple[Path, ...]
-    X: np.ndarray          # (n, d) acoustic features, FEATURE_NAMES order
-    labels: np.ndarray     # (n,) index into RAVDESS_LABELS
+    X: np.ndarray  # (n, d) acoustic features, FEATURE_NAMES order
+    labels: np.ndarray  # (n,) index into RAVDESS_LABELS
     intensity: np.ndarray  # (n,) 1 normal, 2 strong
-    actors: np.ndarray     # (n,) 1..24
-    E: np.ndarray | None = None   # (n, 2h) Whisper-encoder embeddings (mean, std over time)
+    actors: np.ndarray  # (n,) 1..24
+    E: np.ndarray | None = None  # (n, 2h) Whisper-encoder embeddings (mean, std over time)
     encoder: str | None = None
     X_nb: np.ndarray | None = None  # the same clips through an 8 kHz (telephone, Bluetooth) channel
     E_nb: np.ndarray | None = None
@@ -49,8 +58,7 @@ def list_clips(data: Path) -> list[Path]:
     root = Path(data) / "ravdess-speech-16k"
     paths = sorted(root.glob("Actor_*/*.flac"))
     if not paths:
-        raise SystemExit(f"no RAVDESS clips under {root}: pass --data DIR (the folder holding "
-                         "ravdess-speech-16k/)")
+        raise SystemExit(f"no RAVDESS clips under {root}: pass --data DIR (the folder holding ravdess-speech-16k/)")
     return paths
 
 
@@ -68,8 +76,9 @@ def _code_version(*modules) -> str:
     return hashlib.sha1(source.encode()).hexdigest()[:12]
 
 
-def load_corpus(data: Path, *, encoder: str | None = "tiny.en", cache: Path | None = CACHE_DIR,
-                progress: bool = True) -> Corpus:
+def load_corpus(
+    data: Path, *, encoder: str | None = "tiny.en", cache: Path | None = CACHE_DIR, progress: bool = True
+) -> Corpus:
     """All clips with acoustic features and (encoder given) Whisper embeddings; extraction
     (~2-4 min on 2 cores) is cached under `cache`, keyed by the clip list and the code."""
     from pipelines import audio, voice_embedding, voice_features
@@ -81,17 +90,26 @@ def load_corpus(data: Path, *, encoder: str | None = "tiny.en", cache: Path | No
     channels = {"": audio.load, "nb_": lambda p: narrowband(audio.load(p))}
     X, E = {}, {}
     for tag, read in channels.items():
-        X[tag] = _cached(cache, f"{tag}features", names + version, lambda: np.array([
-            _features(voice_features, read(p), p) for p in _progress(paths, f"{tag}acoustic features", progress)]))
+        X[tag] = _cached(
+            cache,
+            f"{tag}features",
+            names + version,
+            lambda read=read, tag=tag: np.array(  # called at once, in this iteration
+                [_features(voice_features, read(p), p) for p in _progress(paths, f"{tag}acoustic features", progress)]
+            ),
+        )
         if encoder:
-            def embed() -> np.ndarray:
-                model = voice_embedding.WhisperEncoder(model=encoder)
-                return np.array([model.embed(read(p)) for p in _progress(paths, f"{tag}{encoder} embeddings", progress)])
 
-            E[tag] = _cached(cache, f"{tag}emb_{encoder}", names + encoder + _code_version(voice_embedding, audio)
-                             + version, embed)
-    return Corpus(tuple(paths), X[""], meta[:, 0], meta[:, 1], meta[:, 2], E.get(""), encoder,
-                  X["nb_"], E.get("nb_"))
+            def embed(read=read, tag=tag) -> np.ndarray:  # called at once, in this iteration
+                model = voice_embedding.WhisperEncoder(model=encoder)
+                return np.array(
+                    [model.embed(read(p)) for p in _progress(paths, f"{tag}{encoder} embeddings", progress)]
+                )
+
+            E[tag] = _cached(
+                cache, f"{tag}emb_{encoder}", names + encoder + _code_version(voice_embedding, audio) + version, embed
+            )
+    return Corpus(tuple(paths), X[""], meta[:, 0], meta[:, 1], meta[:, 2], E.get(""), encoder, X["nb_"], E.get("nb_"))
 
 
 def narrowband(samples: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 The language model is the only fake (EchoGenerator, optionally slowed down so streaming is
 visible); the analyzers, embedder and speech recogniser are the real embedded ones.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -67,9 +68,11 @@ MISSING: dict[str, str] = {}  # modality -> why its real analyzer could not be l
 def real_analyzers() -> dict[str, Any]:
     """The embedded analyzers of this checkout; one that cannot load is off (and MISSING says why)."""
     found: dict[str, Any] = {}
-    for modality, module, cls in (("text", "pipelines.text", "TextEmotionAnalyzer"),
-                                  ("face", "pipelines.face", "FaceEmotionAnalyzer"),
-                                  ("voice", "pipelines.voice", "VoiceEmotionAnalyzer")):
+    for modality, module, cls in (
+        ("text", "pipelines.text", "TextEmotionAnalyzer"),
+        ("face", "pipelines.face", "FaceEmotionAnalyzer"),
+        ("voice", "pipelines.voice", "VoiceEmotionAnalyzer"),
+    ):
         found[modality] = None
         if not available(module):
             MISSING[modality] = f"{module} is not in this checkout"
@@ -102,8 +105,13 @@ def make_companion(data_dir: Path, generator: Any = None) -> Companion:
     models = shared_models()
     analyzers = {k: CountingAnalyzer(v) if v is not None else None for k, v in models["analyzers"].items()}
     settings = Settings(data_dir=data_dir)
-    return Companion(settings, generator=generator or SlowEcho(), analyzers=analyzers,
-                     embedder=models["embedder"], transcriber=models.get("transcriber"))
+    return Companion(
+        settings,
+        generator=generator or SlowEcho(),
+        analyzers=analyzers,
+        embedder=models["embedder"],
+        transcriber=models.get("transcriber"),
+    )
 
 
 def free_port() -> int:
@@ -120,8 +128,7 @@ def serve(companion: Companion) -> Iterator[str]:
     demo = app.build_app(companion)
     demo.queue()
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_options())
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

@@ -4,6 +4,7 @@ Fake media: Chromium plays a WAV as the microphone and a Y4M video as the camera
 video is a real photo of a face (skimage.data.astronaut(), shipped in the scikit-image
 wheel); the speech is espeak-ng. Screenshots go to artifacts/screenshots/.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,15 @@ from tests.browser.pages import ARTIFACTS
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ARTIFACTS / "screenshots"
-BASE_FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync", "--no-first-run"]
+BASE_FLAGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def pytest_configure(config):
@@ -50,8 +58,10 @@ def speech_wav(media_dir) -> Path:
 @pytest.fixture(scope="session")
 def playwright_driver():
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); "
-                    "these tests never download a browser")
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); "
+            "these tests never download a browser"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as driver:
@@ -66,9 +76,12 @@ def launch_browser(playwright_driver, face_y4m, speech_wav):
     def launch(*, fake_media: bool = True, video: Path | None = None, audio: Path | None = None):
         flags = list(BASE_FLAGS)
         if fake_media:
-            flags += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                      f"--use-file-for-fake-audio-capture={audio or speech_wav}",
-                      f"--use-file-for-fake-video-capture={video or face_y4m}"]
+            flags += [
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={audio or speech_wav}",
+                f"--use-file-for-fake-video-capture={video or face_y4m}",
+            ]
         else:  # a real browser with no camera allowed: getUserMedia is refused
             flags += ["--use-fake-device-for-media-stream", "--deny-permission-prompts"]
         browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
@@ -107,4 +120,3 @@ def _no_proxy(monkeypatch):
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-

@@ -1,5 +1,6 @@
 """Fake camera and microphone inputs for Chromium, made from real data shipped in wheels:
 skimage.data.astronaut() (a real photo of a face) and espeak-ng speech."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """Page helpers for the browser tests: sign in, send, read the reply, switch tabs and consent."""
+
 from __future__ import annotations
 
 import time

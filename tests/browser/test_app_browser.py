@@ -1,5 +1,6 @@
 """The app in a real browser: sign-in, streamed chat, microphone, webcam, consent, memory, forget-me
 and two users. The LLM is EchoGenerator (the one fake); everything else is real."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,18 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.appserver import MISSING, SlowEcho, make_companion, serve
-from tests.browser.pages import (ARTIFACTS, RECORD_BOT_TEXTS, audio_files, consent, new_page, send, shown_reply,
-                                 sign_in, start_camera, tab)
+from tests.browser.pages import (
+    ARTIFACTS,
+    RECORD_BOT_TEXTS,
+    audio_files,
+    consent,
+    new_page,
+    send,
+    shown_reply,
+    sign_in,
+    start_camera,
+    tab,
+)
 
 
 def test_sign_in_and_streamed_reply(tmp_path, launch_browser, shot, gradio_tmp):

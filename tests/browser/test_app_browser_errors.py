@@ -1,5 +1,6 @@
 """Bad input in a real browser: a non-audio file, a file too large, a refused camera and microphone,
 and a connection dropped mid-turn. Each ends in a clear message in the page and nothing half-stored."""
+
 from __future__ import annotations
 
 import time
