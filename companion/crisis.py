@@ -81,7 +81,7 @@ def detect_patterns(text: str) -> CrisisCheck:
 def _text_estimate(estimates) -> Any:
     """The shipped text analyzer's estimate among `estimates` (it carries the crisis head's reading)."""
     for est in estimates or ():
-        if getattr(est, "modality", None) == "text" and isinstance(est.details.get("crisis"), dict):
+        if est.modality == "text" and isinstance(est.details.get("crisis"), dict):
             return est
     return None
 

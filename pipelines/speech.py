@@ -226,7 +226,7 @@ def voice_style(mood: Any = None) -> dict[str, float]:
     elif isinstance(mood, dict):
         label, arousal = mood.get("label"), float(mood.get("arousal", 0.0))
     elif mood is not None:
-        label, arousal = getattr(mood, "label", None), float(getattr(mood, "arousal", 0.0))
+        label, arousal = mood.label, float(mood.arousal)
     arousal = float(np.clip(arousal if np.isfinite(arousal) else 0.0, -1.0, 1.0))
     # The voice's durations follow length_scale only in part (0.88 -> 1.14 lengthens by 14%),
     # so the range is wide enough to be heard.

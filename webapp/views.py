@@ -108,7 +108,7 @@ def strategy_note(strategy: Any) -> str:
     if strategy is None:
         return ""
     name = escape(str(strategy.name).replace("_", " "))
-    reason = escape(str(getattr(strategy, "reason", "") or ""))
+    reason = escape(strategy.reason or "")
     return (
         f'<div class="strategy-note" title="{reason}">Ember\'s approach: <span class="strategy-name">{name}'
         '</span></div>'

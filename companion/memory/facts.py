@@ -10,35 +10,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from companion import rules
+
+# Who a relation fact may name: the one family list (prompts/rules/family.json) plus the people and
+# pets close to a user who are not family.
 RELATIONS = (
     "best friend",
-    "sister",
-    "brother",
-    "mother",
-    "mom",
-    "mum",
-    "father",
-    "dad",
-    "wife",
-    "husband",
-    "partner",
-    "boyfriend",
-    "girlfriend",
-    "son",
-    "daughter",
     "friend",
-    "grandmother",
-    "grandma",
-    "grandfather",
-    "grandpa",
-    "aunt",
-    "uncle",
-    "cousin",
     "boss",
     "roommate",
     "dog",
     "cat",
     "therapist",
+    *rules.words("family", "members"),
 )
 _STOP = r"(?=\s+(?:and|but|because|so|who|which|since|although|though)\b|[,.;:!?()]|$)"
 _NAME = r"([A-Z][a-zA-Z'\-]{1,30}(?:\s[A-Z][a-zA-Z'\-]{1,30})?)"
