@@ -79,7 +79,9 @@ class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
             new_facts = extract_facts(message)
             vectors = retrieval.embed_turn(self.parts.embed, message, [f.text for f in new_facts])  # once a turn
             ctx = self._context(user, message, mood, estimates, new_facts, vectors)
-            check = crisis.detect(message, estimates=estimates)  # the text analyzer's pass already read it
+            check = crisis.detect(  # the text analyzer's pass already read it
+                message, classifier=self.settings.crisis_classifier, estimates=estimates
+            )
             if check.is_crisis:  # a fixed, caring answer whatever the LLM would have said
                 outcome = ReplyOutcome(
                     text=crisis.crisis_reply(self.settings.privacy.crisis_locale, check.category),

@@ -208,6 +208,20 @@ def test_sign_in_and_session_validity_go_through_the_companion(bot):
     assert not bot.session_valid("alice", account.token)
 
 
+def test_read_voice_gives_samples_at_the_analyzers_rate_and_a_clear_error_for_other_files(bot, tmp_path):
+    import numpy as np
+    import soundfile
+
+    wav = tmp_path / "hello.wav"
+    soundfile.write(wav, 0.1 * np.sin(np.linspace(0, 2000, 44100)).astype(np.float32), 44100)  # 1 s at 44.1 kHz
+    rate, samples, seconds = bot.read_voice(str(wav), max_seconds=30)
+    assert rate == 16000 and seconds == pytest.approx(1.0, abs=0.05) and len(samples) == pytest.approx(16000, abs=800)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a recording")
+    with pytest.raises(InvalidInput, match="notes.txt.*sound recording"):
+        bot.read_voice(str(notes), max_seconds=30)
+
+
 def test_speak_and_preload_use_the_companions_parts(bot):
     mood = bot.respond("alice", "I failed my exam").mood
     rate, samples = bot.speak("Hello there.", mood)
