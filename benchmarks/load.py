@@ -5,8 +5,9 @@ drives simulated web users through gradio_client, each in its own session: sign 
 turns (and now and then the memory panel), each user pausing about --think-s seconds between
 turns (a person reads and types), until the time is up. One row per user count, the same warm
 models throughout. Columns: turns per minute; first piece (seconds from sending to the first
-streamed reply text) and whole reply (to the last piece) at p50 and p95; errors; peak RSS of this
-process (server, models and clients together). The machine's load average is printed too.
+streamed reply text) and whole reply (to the last piece) at p50 and p95; errors; peak RSS of the
+server's process (the app and its models; the clients run in a process of their own). The
+machine's load average is printed too.
 --echo swaps the language model for the echo generator: the app and the rest of the stack alone.
 """
 
@@ -126,9 +127,9 @@ def simulated_user(
         time.sleep(rng.uniform(0.5, 1.5) * think_s)
 
 
-def run_level(url: str, users: int, minutes: float, think_s: float, seed: int, peak: list[float]) -> dict:
+def run_clients(url: str, users: int, minutes: float, think_s: float, seed: int) -> dict:
+    """All simulated users of one row, as threads of this process; their timings and errors."""
     rng = random.Random(seed * 1000 + users)
-    peak[0] = rss_mb()
     now = time.monotonic()
     deadline = now + minutes * 60
     stats = [UserStats() for _ in range(users)]
@@ -153,15 +154,28 @@ def run_level(url: str, users: int, minutes: float, think_s: float, seed: int, p
         t.start()
     for t in threads:
         t.join(timeout=max(0.0, deadline - time.monotonic()) + 180)  # bounded: a stuck turn is abandoned
-    elapsed = time.monotonic() - now
-    first = [x for s in stats for x in s.first]
-    whole = [x for s in stats for x in s.whole]
-    errors = [e for s in stats for e in s.errors] + ["stuck"] * sum(t.is_alive() for t in threads)
+    return {
+        "elapsed": time.monotonic() - now,
+        "first": [x for s in stats for x in s.first],
+        "whole": [x for s in stats for x in s.whole],
+        "errors": [e for s in stats for e in s.errors] + ["stuck"] * sum(t.is_alive() for t in threads),
+    }
+
+
+def run_level(url: str, users: int, minutes: float, think_s: float, seed: int, peak: list[float]) -> dict:
+    """One row. The clients run in a process of their own, as browsers would be elsewhere: in the
+    server's process their polling would share its interpreter lock and count in its memory."""
+    import multiprocessing
+
+    peak[0] = rss_mb()
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # spawn: the server's threads stay behind
+        got = pool.apply(run_clients, (url, users, minutes, think_s, seed))
+    first, whole = got["first"], got["whole"]
     return {
         "users": users,
         "turns": len(whole),
-        "per_min": len(whole) / (elapsed / 60),
-        "errors": errors,
+        "per_min": len(whole) / (got["elapsed"] / 60),
+        "errors": got["errors"],
         "first": (percentile(first, 0.5), percentile(first, 0.95)),
         "whole": (percentile(whole, 0.5), percentile(whole, 0.95)),
         "peak": peak[0],

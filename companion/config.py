@@ -11,13 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from companion.errors import WrongType
 
 
-class LLMSettings(BaseModel):
+class Section(BaseModel):
+    """A settings section: an unknown name in it (COMPANION_LLM__MODLE) is an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LLMSettings(Section):
     backend: str = Field("llamacpp", description="llamacpp | transformers | openai | echo")
     model: str | None = Field(None, description="GGUF path, HF id/dir, or server model name; None = embedded")
     gguf_file: str | None = Field(None, description="transformers backend: GGUF file inside `model`")
@@ -43,7 +49,7 @@ class LLMSettings(BaseModel):
     timeout_s: float = Field(60.0, gt=0, description="openai backend request timeout")
 
 
-class AnalyzerSettings(BaseModel):
+class AnalyzerSettings(Section):
     """Backend name per modality ('none' switches one off) and keyword options for it."""
 
     text: str = Field("minilm", description="text analyzer backend (registry name); 'none' = off")
@@ -54,7 +60,7 @@ class AnalyzerSettings(BaseModel):
     face_options: dict[str, Any] = Field({}, description="keyword arguments for the face analyzer")
 
 
-class FusionSettings(BaseModel):
+class FusionSettings(Section):
     """Fusion and per-user calibration (docs/fusion.md has the maths and the evidence for each default)."""
 
     pooling: Literal["linear", "log_linear", "max_confidence"] = Field(
@@ -133,13 +139,13 @@ class FusionSettings(BaseModel):
     checkin_min_low_days: int = Field(3, ge=1, description="low days within checkin_days that prompt a check-in")
 
 
-class SpeechSettings(BaseModel):
+class SpeechSettings(Section):
     asr_model: str = Field("base", description="base | tiny.en | a CTranslate2 model directory")
     speak_replies: bool = Field(False, description="fill Reply.audio with synthesised speech")
     voice: str | None = Field(None, description="piper .onnx voice path; None = embedded voice")
 
 
-class PrivacySettings(BaseModel):
+class PrivacySettings(Section):
     no_biometric_inference: bool = Field(
         False, description="workplaces/schools: never infer emotion from face or voice"
     )

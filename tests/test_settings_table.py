@@ -144,3 +144,13 @@ def test_the_switches_outside_a_section_keep_their_variables(monkeypatch):
         assert Settings().crisis_classifier is False, off
     monkeypatch.setenv("COMPANION_CRISIS_CLASSIFIER", "on")
     assert Settings().crisis_classifier is True
+
+
+def test_a_misspelt_setting_inside_a_section_is_an_error_not_ignored(monkeypatch):
+    from pydantic import ValidationError
+
+    from companion.config import Settings
+
+    monkeypatch.setenv("COMPANION_LLM__MODLE", "my.gguf")
+    with pytest.raises(ValidationError, match="llm.modle"):
+        Settings()
