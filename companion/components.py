@@ -20,6 +20,7 @@ from companion.types import MODALITIES, EmotionEstimate
 # LLMSettings fields that configure a generator backend; each backend receives those it declares
 # (the other fields are the reply pipeline's: max_tokens, temperature, ...).
 LLM_BACKEND_FIELDS = (
+    "prompt_cache_mib",
     "model",
     "gguf_file",
     "base_url",

@@ -44,6 +44,7 @@ class LLMSettings(Section):
     # llama.cpp slots (a second prompt is read while a first decodes; on 2 cores the ~140 tokens/s
     # total stays the same), the app's reply concurrency, requests to an OpenAI server.
     parallel: int = Field(4, ge=1, le=64, description="turns in flight at once")
+    prompt_cache_mib: int = Field(64, ge=0, description="llama.cpp's RAM cache of past prompts (MiB; 0 = off)")
     threads: int | None = Field(None, description="CPU threads for generation; None = min(4, cores)")
     seed: int | None = Field(7, description="sampling seed; None = random")
     timeout_s: float = Field(60.0, gt=0, description="openai backend request timeout")

@@ -26,6 +26,7 @@ class LlamaCppGenerator:
         threads: int | None = None,
         parallel: int = 1,
         adapter: str | None = None,
+        prompt_cache_mib: int = 64,
     ):
         import os
 
@@ -42,6 +43,10 @@ class LlamaCppGenerator:
         self.adapter_path = adapter_path
         params.n_ctx = context_tokens * parallel  # llama.cpp splits n_ctx between the slots
         params.n_parallel = parallel
+        # llama.cpp keeps the KV state of past prompts in RAM to reuse them, up to 8 GiB by default:
+        # the server grew ~1 MB a turn (400 turns: +470 MB). Our prompts change near their start (the
+        # mood line), so little of an old prompt is reusable; a small budget keeps memory flat.
+        params.cache_ram_mib = prompt_cache_mib
         n = threads or min(4, os.cpu_count() or 1)
         params.cpuparams.n_threads = n
         params.cpuparams_batch.n_threads = n
