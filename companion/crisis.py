@@ -119,18 +119,19 @@ _default_lock = threading.Lock()
 _default: list = []  # [CrisisClassifier | None] once loaded
 
 
-def _switched_off() -> bool:
-    """Settings.crisis_classifier is false (COMPANION_CRISIS_CLASSIFIER=off), read at each call."""
+SETTINGS = "settings"  # detect's default: the shipped head unless Settings.crisis_classifier is off
+
+
+def _switched_on() -> bool:
+    """Settings.crisis_classifier (COMPANION_CRISIS_CLASSIFIER), for callers that hold no settings."""
     from companion.config import Settings
 
-    return not Settings().crisis_classifier
+    return Settings().crisis_classifier
 
 
 def default_classifier() -> CrisisClassifier | None:
-    """The shipped head, loaded once; None when switched off or its files are missing
-    (then the patterns still run, and the reason is logged once)."""
-    if _switched_off():
-        return None
+    """The shipped head, loaded once; None when its files are missing (then the patterns still
+    run, and the reason is logged once)."""
     with _default_lock:
         if not _default:
             try:
@@ -142,18 +143,21 @@ def default_classifier() -> CrisisClassifier | None:
 
 
 def detect(
-    text: str, *, classifier: CrisisClassifier | None | bool = True, estimates: Sequence[Any] = ()
+    text: str, *, classifier: CrisisClassifier | None | bool | str = SETTINGS, estimates: Sequence[Any] = ()
 ) -> CrisisCheck:
     """Is this message a crisis? Patterns first (cheap, explicit), then the learned head.
 
     `estimates`: the turn's analyzer estimates; when the shipped text analyzer made one, its crisis
-    reading is used and nothing runs twice. classifier=True uses the shipped head; False/None patterns only.
+    reading is used and nothing runs twice. classifier=True uses the shipped head; False/None patterns only;
+    the default reads Settings.crisis_classifier (Companion passes its own setting instead).
     An alarm on a message with an idiom or a denial ("I'd rather die than sing") is read again without
     it: the head reads the raw words, and on the eval set it fires on 1 in 45 idioms."""
     if not isinstance(text, str) or not text.strip():
         return CrisisCheck(False)
     found = detect_patterns(text)
-    if found.is_crisis or classifier is False or classifier is None or (classifier is True and _switched_off()):
+    if classifier == SETTINGS:
+        classifier = _switched_on()
+    if found.is_crisis or classifier is False or classifier is None:
         return found
     est = _text_estimate(estimates) if classifier is True else None
 

@@ -200,3 +200,12 @@ def test_companion_words_the_crisis_reply_for_its_kind_and_flags_it(tmp_path, me
     reply = bot.respond("alice", message)
     assert {"crisis", f"crisis_{category}"} <= set(reply.flags)
     assert must in reply.text and must_not not in reply.text
+
+
+def test_the_off_switch_is_read_only_when_the_caller_does_not_decide(monkeypatch):
+    monkeypatch.setattr(crisis, "_switched_on", lambda: pytest.fail("read the settings although the caller decided"))
+    assert not crisis.detect("a quiet day at home", classifier=False).is_crisis  # Companion passes its own setting
+    monkeypatch.setattr(crisis, "_switched_on", lambda: False)
+    monkeypatch.setattr(crisis, "default_classifier", lambda: pytest.fail("loaded the head although switched off"))
+    assert not crisis.detect("a quiet day at home").is_crisis
+    assert crisis.detect("I want to kill myself").is_crisis  # the patterns still run
