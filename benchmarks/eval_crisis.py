@@ -6,12 +6,15 @@ false-alarm rate of `companion.crisis.detect` on the everyday user turns of the 
 never reads (the text model trains on the train split and picks its crisis threshold on the dev split).
 
 Options: --show lists every miss and false alarm; --data PATH evaluates another JSONL file
-(fields: text, label in none|self_harm|danger, category); --no-dialogues skips the ED/ESConv part.
+(fields: text, label in none|self_harm|danger, category); --no-dialogues skips the ED/ESConv part;
+--weights DIR evaluates other text heads (a training run's --out) before they ship.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import time
 from collections import defaultdict
@@ -22,6 +25,19 @@ import numpy as np
 EVAL = Path(__file__).resolve().parent / "data" / "crisis_eval.jsonl"
 TRAIN = EVAL.with_name("crisis_train.jsonl")
 GOALS = {"recall": 0.95, "false_alarm": 0.03, "dialogue_false_alarm": 0.01}
+
+
+WEIGHTS: list[Path | None] = [None]  # --weights: text heads to evaluate instead of the shipped ones
+
+
+@functools.cache
+def classifier():
+    """The crisis head under evaluation, loaded once: the shipped text model, or --weights DIR."""
+    from companion import crisis, registry
+
+    if WEIGHTS[0] is None:
+        return crisis.CrisisClassifier()
+    return crisis.CrisisClassifier(registry.create("text", "minilm", weights_dir=str(WEIGHTS[0])))
 
 
 def load(path: Path) -> list[dict]:
@@ -47,11 +63,14 @@ def run_detectors(rows: list[dict]) -> dict[str, list]:
     from companion import crisis
 
     texts = [r["text"] for r in rows]
-    clf = crisis.CrisisClassifier()
+    clf = classifier()
+    combined = [crisis.detect(t, classifier=clf) for t in texts]
     return {
         "patterns": [crisis.detect_patterns(t) for t in texts],
         "classifier": head_checks(clf, texts),
-        "combined": [crisis.detect(t, classifier=clf) for t in texts],
+        "combined": combined,
+        # the check-in tier: no alarm, but the reply asks whether the person is safe (docs/safety.md)
+        "+ check-in": [dataclasses.replace(c, is_crisis=c.is_crisis or c.check_in) for c in combined],
     }
 
 
@@ -91,20 +110,24 @@ def dialogue_false_alarms(show: bool = False) -> None:
         print(f"\nED/ESConv test split: skipped ({exc})")
         return
     turns = [(c.corpus, t.text) for c in convs if c.split == "test" for t in c.turns if t.role == "user"]
-    clf = crisis.CrisisClassifier()
+    clf = classifier()
     estimates = [
         e for i in range(0, len(turns), 64) for e in clf.analyzer.analyze_batch([t for _, t in turns[i : i + 64]])
     ]
     checks = [crisis.detect(t, classifier=True, estimates=[e]) for (_, t), e in zip(turns, estimates)]
     goal = GOALS["dialogue_false_alarm"]
     print(f"\neveryday user turns, test split (held out; goal: false alarms <= {goal:.0%})\n")
-    print("| corpus | turns | false alarms | by patterns | by classifier |")
-    print("|--------|------:|-------------:|------------:|--------------:|")
+    print("| corpus | turns | false alarms | by patterns | by classifier | check-ins (no alarm) |")
+    print("|--------|------:|-------------:|------------:|--------------:|---------------------:|")
     for name in ("ed", "esconv", "all"):
         idx = [i for i, (c, _) in enumerate(turns) if name in ("all", c)]
         fired = [checks[i] for i in idx if checks[i].is_crisis]
         pat = sum(c.reason.startswith("pattern") for c in fired)
-        print(f"| {name:<6} | {len(idx):>5} | {len(fired) / len(idx):>12.2%} | {pat:>11} | {len(fired) - pat:>13} |")
+        asked = np.mean([checks[i].check_in for i in idx])
+        print(
+            f"| {name:<6} | {len(idx):>5} | {len(fired) / len(idx):>12.2%} | {pat:>11} | {len(fired) - pat:>13} "
+            f"| {asked:>20.2%} |"
+        )
     rate = float(np.mean([c.is_crisis for c in checks]))
     print(f"meets goal: {'yes' if rate <= goal else 'no'} ({rate:.2%})")
     if show:
@@ -123,7 +146,7 @@ def pattern_table() -> None:
     from pipelines.training.text_dialogue import crisis_rows
 
     rows, _ = crisis_rows(DEFAULT_DATA, "dev")
-    head = [c.is_crisis for c in head_checks(crisis.CrisisClassifier(), rows.texts)]
+    head = [c.is_crisis for c in head_checks(classifier(), rows.texts)]
     clean = [crisis.screened(t) for t in rows.texts]
     fired = np.array([[bool(p.search(c)) for p, _ in crisis._COMPILED] for c in clean])
     y = rows.target > 0
@@ -148,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", action="store_true", help="list misses and false alarms")
     parser.add_argument("--no-dialogues", action="store_true", help="skip the ED/ESConv test-split false alarms")
     parser.add_argument("--patterns", action="store_true", help="only: what each pattern adds on the dev rows")
+    parser.add_argument("--weights", type=Path, help="text heads folder to evaluate (default: the shipped ones)")
     args = parser.parse_args(argv)
+    WEIGHTS[0] = args.weights
     from pipelines.loading import torch_threads
 
     torch_threads(2)
@@ -176,11 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     for i, r in enumerate(rows):
         by_cat[(r["category"], r["label"])].append(i)
     print("\nper category: share flagged as crisis (for label none that share is the false-alarm rate)\n")
-    print("| category               | label     |   n | patterns | classifier | combined |")
-    print("|------------------------|-----------|----:|---------:|-----------:|---------:|")
+    print("| category               | label     |   n | patterns | classifier | combined | + check-in |")
+    print("|------------------------|-----------|----:|---------:|-----------:|---------:|-----------:|")
     for (cat, label), idx in by_cat.items():
-        cells = [np.mean([results[d][i].is_crisis for i in idx]) for d in ("patterns", "classifier", "combined")]
-        print(f"| {cat:<22} | {label:<9} | {len(idx):>3} | {cells[0]:>8.1%} | {cells[1]:>10.1%} | {cells[2]:>8.1%} |")
+        cells = [np.mean([results[d][i].is_crisis for i in idx]) for d in results]
+        print(f"| {cat:<22} | {label:<9} | {len(idx):>3} | " + " | ".join(f"{c:>8.1%}" for c in cells) + " |")
     sim, a, b = leakage(rows)
     print(f"\nnearest training sentence to any eval sentence: cosine {sim:.3f} ({a!r} ~ {b!r})")
     print(f"time: {per_msg_ms:.1f} ms per message for all three detectors (CPU)")

@@ -244,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--written", type=int, default=174, help="messages of the written set (0: skip)")
     parser.add_argument("--variants", default="tuned,base", help="which models: tuned, base")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--temperature", type=float, help="sampling temperature (default: the settings' default)")
+    parser.add_argument("--top-p", type=float, help="nucleus mass (default: the settings' default)")
     parser.add_argument("--out", type=Path, default=READING / "results.json")
     args = parser.parse_args(argv)
 
@@ -266,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     memory = load(EXAMPLES, "test")
     memory = [e for e in memory if e.corpus == "memory"]
     for variant in args.variants.split(","):
-        llm = LLMSettings(adapter=None if variant == "tuned" else "none", threads=args.threads)
+        sampling = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p)) if v is not None}
+        llm = LLMSettings(adapter=None if variant == "tuned" else "none", threads=args.threads, **sampling)
         pipeline = ReplyPipeline(LlamaCppGenerator(adapter=llm.adapter, threads=args.threads), llm, embedder=embedder)
         run_turn(pipeline, context_for("Hello there.", analyzer))  # warm-up, not counted
         rows = []

@@ -92,6 +92,11 @@ class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
                 yield outcome.text
             else:
                 outcome = yield from _stamp_first(self.parts.replies().stream(ctx), marks, asked)
+                if check.check_in:  # the head is unsure: ask, without an alarm (docs/safety.md)
+                    line = crisis.check_in_line(check.category)
+                    yield " " + line
+                    flagged = (*outcome.flags, "crisis_check_in")
+                    outcome = dataclasses.replace(outcome, text=f"{outcome.text} {line}", flags=flagged)
             marks["reply_s"] = monotonic() - asked
             disclosure = self._disclosure(user, now)
             if disclosure:

@@ -38,6 +38,9 @@ class CrisisCheck:
     reason: str = ""  # "pattern: ..." or "classifier: p=0.93 on '...'"
     category: str | None = None  # "self_harm" | "danger" when is_crisis
     score: float = 0.0  # 1.0 for a pattern, the classifier's probability otherwise
+    # Below the alarm but above the head's recall-first threshold: no hotline, but the reply ends by
+    # asking gently whether the person is safe (docs/safety.md, "Two tiers").
+    check_in: bool = False
 
 
 # -- patterns -----------------------------------------------------------------------------------
@@ -89,8 +92,8 @@ def _text_estimate(estimates) -> Any:
 class CrisisClassifier:
     """The crisis head of the text model (pipelines/weights/text, `python -m pipelines.training.text`):
     p(self_harm) + p(danger) of the whole message and of each sentence, in the analyzer's own pass.
-    Its threshold was chosen on the dev split (docs/text.md: 95% recall with the patterns when reachable,
-    else the lowest threshold that keeps everyday false alarms within 1%)."""
+    Its thresholds were chosen on the dev split (pipelines/training/text_threshold.py): an alarm that keeps
+    everyday false alarms within 1%, and below it a check-in tier reaching the best dev recall."""
 
     def __init__(self, analyzer: Any = None):
         if analyzer is None:  # the shipped text model, whatever text backend the settings name
@@ -109,7 +112,12 @@ def from_reading(reading: dict) -> CrisisCheck:
     """A CrisisCheck from the text analyzer's crisis reading (risk, category, alarm)."""
     risk = float(reading["risk"])
     if not reading.get("alarm"):
-        return CrisisCheck(False, score=risk)
+        return CrisisCheck(
+            False,
+            score=risk,
+            category=reading["category"] if reading.get("check_in") else None,
+            check_in=bool(reading.get("check_in")),
+        )
     return CrisisCheck(
         True, f"classifier: p={risk:.2f} ({reading.get('pieces', 1)} pieces read)", reading["category"], risk
     )
@@ -171,7 +179,7 @@ def detect(
     else:
         return found
     clean = screened(text)
-    if not head.is_crisis or clean == normalize(text):
+    if not (head.is_crisis or head.check_in) or clean == normalize(text):
         return head
     if not clean:
         return CrisisCheck(False, score=head.score)
@@ -210,6 +218,14 @@ def resources(locale: str | None) -> tuple[str, str, str | None]:
     if key not in RESOURCES and "_" in key:
         key = _ALIASES.get(key.rsplit("_", 1)[1], key.rsplit("_", 1)[1])
     return RESOURCES.get(key, INTERNATIONAL)
+
+
+def check_in_line(category: str | None = None) -> str:
+    """The question that ends a reply when the head is unsure: it asks, names no hotline (a false
+    check-in must not read like an alarm), and leaves the door open."""
+    if category == "danger":
+        return "Can I gently check: are you safe where you are right now? You can tell me."
+    return "Can I gently check in: are you safe right now? Whatever the answer, you can tell me."
 
 
 def crisis_reply(locale: str | None, category: str | None = None) -> str:

@@ -30,18 +30,25 @@ def shared_encoder():
     return loading.load_minilm()
 
 
-def embed_tokens(model, input_ids):
-    """Token embeddings (word + position + segment 0): the input of encoder layer 0."""
-    return model.embeddings(input_ids=input_ids, token_type_ids=input_ids.new_zeros(input_ids.shape))
+def embed_tokens(model, input_ids, position_ids=None):
+    """Token embeddings (word + position + segment 0): the input of encoder layer 0. Packed rows
+    (several texts in one row) pass `position_ids` that restart at each text."""
+    return model.embeddings(
+        input_ids=input_ids, token_type_ids=input_ids.new_zeros(input_ids.shape), position_ids=position_ids
+    )
 
 
 def run_layers(config, layers, hidden, attention_mask):
     """Run encoder `layers` (the shared model's, or fine-tuned copies of its top ones) on
     `hidden`, attending only to real tokens. Lets a caller stop after the shared bottom
-    layers, or resume from hidden states cached during training."""
+    layers, or resume from hidden states cached during training. `attention_mask` is (batch, tokens)
+    of 0/1, or a ready (batch, 1, tokens, tokens) bool mask: packed rows, where each text sees only itself."""
     from transformers.masking_utils import create_bidirectional_mask
 
-    mask = create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=attention_mask)
+    if attention_mask.dim() == 4:
+        mask = attention_mask
+    else:
+        mask = create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=attention_mask)
     for layer in layers:
         hidden = layer(hidden, mask)
     return hidden

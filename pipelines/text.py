@@ -186,7 +186,16 @@ class EmotionHeads(nn.Module):
 
     def forward(self, hidden, attention_mask):
         """(emotion logits, (valence, arousal), crisis logits)."""
-        features = self.pool(hidden, attention_mask)
+        return self.read(self.pool(hidden, attention_mask))
+
+    def forward_packed(self, hidden, mask, spans: Sequence[tuple[int, int, int]]):
+        """Like forward, for packed rows: `mask` keeps each text to itself, `spans` are (row, start,
+        length) of each text; outputs come in the order of `spans`."""
+        if len(self.top):
+            hidden = run_layers(self.config, self.top, hidden, mask)
+        return self.read(torch.stack([torch.cat([hidden[b, s : s + n].mean(0), hidden[b, s]]) for b, s, n in spans]))
+
+    def read(self, features: torch.Tensor):
         logits, z = self.predict(features)
         return logits, self.affect_units(z), self.crisis(features)
 
@@ -269,6 +278,8 @@ class TextEmotionAnalyzer:
         self.temperature = float(self.config["temperature"])
         self.source = str(self.config["source"])
         self.crisis_threshold = float(self.config.get("crisis_threshold", 1.0))
+        # the lower, recall-first threshold of the check-in tier (older weights have none: no tier)
+        self.crisis_check_in = float(self.config.get("crisis_check_in", self.crisis_threshold))
 
     def analyze(self, text: str) -> EmotionEstimate | None:
         text = check_text(text)
@@ -308,6 +319,7 @@ class TextEmotionAnalyzer:
             "risk": round(float(risk[best]), 4),
             "category": category,
             "alarm": bool(risk[best] >= self.crisis_threshold),
+            "check_in": bool(self.crisis_check_in <= risk[best] < self.crisis_threshold),
             "pieces": int(len(risk)),
         }
 
@@ -349,24 +361,70 @@ class TextEmotionAnalyzer:
         )
 
     def _infer(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Emotion logits (n_windows, 7), (valence, arousal) (n_windows, 2), crisis logits (n_windows, 3)."""
+        """Emotion logits (n_windows, 7), (valence, arousal) (n_windows, 2), crisis logits (n_windows, 3).
+
+        A small call packs its windows several to a row (a message and its sentences are one short
+        row, not three rows padded to the longest): the layers' cost follows the real tokens."""
         n = len(prepared.windows)
         logits, affect = np.zeros((n, len(EMOTIONS)), np.float32), np.zeros((n, 2), np.float32)
         crisis = np.zeros((n, len(CRISIS_CLASSES)), np.float32)
-        order = sorted(range(n), key=lambda i: len(prepared.windows[i]))
+        lengths = [len(w) for w in prepared.windows]
+        # A big batch sorted by length pads little, and packed rows' masked attention costs more there.
+        limit = PACK_TOKENS if n <= self.batch_size else 0
+        rows = sorted(pack(lengths, limit), key=lambda row: sum(lengths[i] for i in row))
         with torch.inference_mode():
-            for begin in range(0, n, self.batch_size):
-                rows = order[begin : begin + self.batch_size]
-                width = max(len(prepared.windows[r]) for r in rows)
-                ids = torch.zeros((len(rows), width), dtype=torch.long)
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for k, r in enumerate(rows):
-                    ids[k, : len(prepared.windows[r])] = torch.tensor(prepared.windows[r])
-                    mask[k, : len(prepared.windows[r])] = 1
-                hidden = run_layers(self._model.config, self._shared, embed_tokens(self._model, ids), mask)
-                lg, va, cr = self._heads(hidden, mask)
-                logits[rows], affect[rows], crisis[rows] = lg.float().numpy(), va.float().numpy(), cr.float().numpy()
+            for begin in range(0, len(rows), self.batch_size):
+                batch = rows[begin : begin + self.batch_size]
+                ids, positions, mask, spans = packed_batch([[prepared.windows[i] for i in row] for row in batch])
+                hidden = run_layers(self._model.config, self._shared, embed_tokens(self._model, ids, positions), mask)
+                lg, va, cr = self._heads.forward_packed(hidden, mask, spans)
+                order = [i for row in batch for i in row]
+                logits[order], affect[order], crisis[order] = lg.float().numpy(), va.float().numpy(), cr.float().numpy()
         return logits, affect, crisis
+
+
+PACK_TOKENS = WINDOW_TOKENS  # a row holds windows of at most this many tokens in all
+
+
+def pack(lengths: Sequence[int], limit: int) -> list[list[int]]:
+    """Indices of windows packed into rows of at most `limit` tokens (a longer window gets a row of
+    its own): first fit, longest first, looking at the few most recent rows only (linear time)."""
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        for r in range(max(0, len(rows) - 8), len(rows)):
+            if lengths[i] <= room[r]:
+                rows[r].append(i)
+                room[r] -= lengths[i]
+                break
+        else:
+            rows.append([i])
+            room.append(limit - lengths[i])
+    return rows
+
+
+def packed_batch(rows: Sequence[Sequence[Sequence[int]]]):
+    """(ids, position ids, mask, spans) for rows of token-id windows; the mask is (rows, 1, width, width)
+    bool, or the usual (rows, width) 0/1 when every row holds one window.
+    Positions restart at each window and a window attends only to itself, so each one reads exactly
+    as it would alone; padding attends to padding. spans: (row, start, length) per window, in order."""
+    width = max(sum(len(w) for w in row) for row in rows)
+    ids = torch.zeros((len(rows), width), dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    segment = torch.full((len(rows), width), -1, dtype=torch.long)
+    spans = []
+    for b, row in enumerate(rows):
+        start = 0
+        for k, window in enumerate(row):
+            ids[b, start : start + len(window)] = torch.tensor(window)
+            positions[b, start : start + len(window)] = torch.arange(len(window))
+            segment[b, start : start + len(window)] = k
+            spans.append((b, start, len(window)))
+            start += len(window)
+    if max(len(row) for row in rows) == 1:  # nothing packed: a plain padding mask (no padding: none at all)
+        return ids, positions, (segment >= 0).long(), spans
+    mask = (segment[:, :, None] == segment[:, None, :]).unsqueeze(1)
+    return ids, positions, mask, spans
 
 
 def _words_of(encoding) -> list[list[str]]:

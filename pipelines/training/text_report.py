@@ -8,7 +8,8 @@ from pathlib import Path
 from companion.types import EMOTIONS
 
 
-def write_outputs(out: Path, heads, config: dict, metrics: dict) -> None:
+def write_outputs(out: Path, heads, config: dict, metrics: dict | None) -> None:
+    """The weights and config; metrics.json and README.md too once `metrics` are known."""
     from safetensors.torch import save_file
 
     out.mkdir(parents=True, exist_ok=True)
@@ -19,6 +20,8 @@ def write_outputs(out: Path, heads, config: dict, metrics: dict) -> None:
     }
     save_file(state, str(out / "heads.safetensors"), metadata={"source": config["source"]})
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    if metrics is None:
+        return
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (out / "README.md").write_text(readme(config, metrics, (out / "heads.safetensors").stat().st_size))
 
@@ -38,15 +41,18 @@ def epochs_table(metrics: dict) -> str:
 
 
 def crisis_table(c: dict) -> str:
+    """Dev scores of the chosen thresholds (pipelines/training/text_threshold.py)."""
     rows = [
-        "| dev rows | n | flagged |",
-        "|---|---:|---:|",
-        f"| crisis (written, recall) | {c['positives']} | {c['recall']:.1%} |",
+        f"Alarm at {c['threshold']:.2f}, check-in from {c['check_in_threshold']:.2f}.",
+        "",
+        "| dev set | n | alarm | check-in only |",
+        "|---|---:|---:|---:|",
+        f"| crisis sentences (recall) | {c['positives']} | {c['recall']:.1%} | "
+        f"{c['recall_with_check_in'] - c['recall']:.1%} |",
     ]
     rows += [
-        f"| {k[len('false_alarm_') :]} (false alarms) | {c['n_' + k[len('false_alarm_') :]]} | {v:.1%} |"
-        for k, v in c.items()
-        if k.startswith("false_alarm_")
+        f"| {kind} (false alarms) | {c['n_' + kind]} | {c['false_alarm_' + kind]:.1%} | {c['check_in_' + kind]:.1%} |"
+        for kind in ("dialogue_turns", "written_none", "goemotions")
     ]
     return "\n".join(rows)
 
@@ -76,7 +82,8 @@ copies of the top {config['top_layers']} encoder layers, fine-tuned (float16), a
 one pass: emotion (7-way softmax over {', '.join(EMOTIONS)}), affect (valence, arousal in -1..1) and
 crisis (none / self_harm / danger).
 `config.json`: temperature {config['temperature']:.3f} (fitted on GoEmotions dev), multi-label thresholds,
-crisis threshold {config['crisis_threshold']:.2f} (alarm when p(self_harm) + p(danger) reaches it).
+crisis alarm at {config['crisis_threshold']:.2f}, check-in from {config['crisis_check_in']:.2f}
+(p(self_harm) + p(danger) of the message or its riskiest sentence).
 
 ## Data and licences
 - GoEmotions (Demszky et al. 2020; Apache-2.0): train {rows['goemotions']['train']} rows mapped
@@ -108,7 +115,7 @@ Expected calibration error (15 bins, max probability vs "top label is gold"):
 dev {ece['dev']['before']:.3f} -> {ece['dev']['after']:.3f},
 test {ece['test']['before']:.3f} -> {ece['test']['after']:.3f} after temperature scaling.
 
-Crisis dev (patterns or head, at the chosen threshold; held-out scores: `python -m companion eval crisis`):
+Crisis dev (patterns or head, read by the shipped analyzer; held-out scores: `python -m companion eval crisis`):
 
 {crisis_table(metrics['crisis_dev'])}
 

@@ -1,0 +1,118 @@
+"""The crisis alarm threshold of trained text heads, picked on dev data read as the app reads it.
+
+    python -m pipelines.training.text_threshold [--weights DIR] [--data ../shared/datasets]
+
+Training calls `pick` on the weights it has just written; this command re-picks it for weights
+already trained, and rewrites their config.json, metrics.json and README.md.
+
+Why on whole turns: the app alarms when a message or any one of its sentences crosses the
+threshold. Scored per training row (a turn and each of its sentences as separate rows), 0.01 raised
+0.7% false alarms on the dev rows, but read per turn it alarmed on 1.6% of the dev turns (and 2.6%
+of the held-out test turns). So the false alarms that pick the threshold are counted per dev turn,
+by the analyzer the app runs, patterns included.
+
+Rule: the highest threshold at which patterns-or-head keeps `recall` (95%) of the written dev
+crisis sentences. When none does, two tiers: the alarm (the fixed crisis reply) at the lowest
+threshold at which at most 1% of the dev everyday turns (ED + ESConv user turns of the dev split)
+alarm, and below it, down to the threshold of the best dev recall, a check-in: the reply ends by
+asking whether the person is safe, with no hotline. A missed crisis then still gets the question,
+and a false check-in costs one gentle sentence, not a suicide line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+EVERYDAY_FALSE_ALARMS = 0.01  # issue 14's goal for everyday turns
+GRID = np.round(np.arange(0.95, 0.005, -0.01), 2)
+
+
+def risks(analyzer, texts: list[str], batch: int = 64) -> np.ndarray:
+    """The analyzer's crisis risk of each text (the riskiest of the message and its sentences)."""
+    out = []
+    for i in range(0, len(texts), batch):
+        out += [e.details["crisis"]["risk"] if e else 0.0 for e in analyzer.analyze_batch(texts[i : i + batch])]
+    return np.asarray(out, dtype=np.float64)
+
+
+def dev_sets(data_dir: Path) -> dict[str, list[str]]:
+    """Dev texts by kind: written crisis sentences, written non-crisis ones, everyday dialogue turns."""
+    from pipelines.training import text_dialogue as td
+    from pipelines.training.reply_data import read_ed, read_esconv
+
+    rows, _ = td.crisis_rows(data_dir, "dev")
+    kinds = np.array(rows.kinds)
+    convs = read_ed(data_dir) + read_esconv(data_dir)
+    turns = [t.text for c in convs if c.split == "dev" for t in c.turns if t.role == "user"]  # all, as in eval
+    return {
+        "crisis": [t for t, k in zip(rows.texts, kinds) if k in ("written_self_harm", "written_danger")],
+        "written_none": [t for t, k in zip(rows.texts, kinds) if k == "written_none"],
+        "goemotions": [t for t, k in zip(rows.texts, kinds) if k == "goemotions"],
+        "dialogue_turns": turns,
+    }
+
+
+def pick(analyzer, data_dir: Path, recall: float = 0.95) -> tuple[float, float, dict]:
+    """(alarm threshold, check-in threshold, dev scores) for `analyzer`'s crisis head (module doc)."""
+    from companion.crisis import detect_patterns
+
+    sets = dev_sets(data_dir)
+    risk = {k: risks(analyzer, texts) for k, texts in sets.items()}
+    pattern = {k: np.array([detect_patterns(t).is_crisis for t in texts], bool) for k, texts in sets.items()}
+
+    def fired(kind: str, t: float) -> np.ndarray:
+        return pattern[kind] | (risk[kind] >= t)
+
+    recalls = np.array([fired("crisis", t).mean() for t in GRID])
+    reached = [t for t, r in zip(GRID, recalls) if r >= recall]
+    # check-in: recall first (the highest threshold reaching the goal, else the highest at the best recall)
+    check_in = float(max(reached) if reached else GRID[np.flatnonzero(recalls == recalls.max())[0]])
+    alarm = check_in
+    if not reached:  # the alarm keeps everyday false alarms within the goal; between the two: a check-in
+        within = [t for t in GRID if fired("dialogue_turns", t).mean() <= EVERYDAY_FALSE_ALARMS]
+        alarm = max(check_in, float(min(within)) if within else float(GRID[0]))
+    scores = {
+        "threshold": alarm,
+        "check_in_threshold": check_in,
+        "recall": float(fired("crisis", alarm).mean()),
+        "recall_with_check_in": float(fired("crisis", check_in).mean()),
+        "positives": len(sets["crisis"]),
+    }
+    for kind in ("dialogue_turns", "written_none", "goemotions"):
+        scores[f"false_alarm_{kind}"] = float(fired(kind, alarm).mean())
+        scores[f"check_in_{kind}"] = float((fired(kind, check_in) & ~fired(kind, alarm)).mean())
+        scores[f"n_{kind}"] = len(sets[kind])
+    return alarm, check_in, scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    from companion import registry
+    from pipelines import loading
+    from pipelines.training.text_data import DEFAULT_DATA
+    from pipelines.training.text_report import readme
+
+    p = argparse.ArgumentParser(prog="python -m pipelines.training.text_threshold", description=__doc__.split("\n")[0])
+    p.add_argument("--weights", type=Path, default=loading.WEIGHTS_DIR / "text", help="trained text heads folder")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--recall", type=float, default=0.95)
+    args = p.parse_args(argv)
+    loading.torch_threads(None)
+    analyzer = registry.create("text", "minilm", weights_dir=str(args.weights))
+    alarm, check_in, scores = pick(analyzer, args.data, args.recall)
+    config = json.loads((args.weights / "config.json").read_text())
+    metrics = json.loads((args.weights / "metrics.json").read_text())
+    config["crisis_threshold"], config["crisis_check_in"], metrics["crisis_dev"] = alarm, check_in, scores
+    (args.weights / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (args.weights / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    size = (args.weights / "heads.safetensors").stat().st_size
+    (args.weights / "README.md").write_text(readme(config, metrics, size))
+    print(json.dumps(scores, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
