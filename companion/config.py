@@ -36,7 +36,7 @@ class LLMSettings(Section):
     # 1: in a blind reading of 160 held-out situations (draw 2028) the tuned model's first sentence
     # alone fit in 75% of replies, its whole reply (up to 3 sentences) in 51%: later sentences drift.
     max_sentences: int = Field(1, ge=1, le=20, description="decoding stops once this many sentences were shown")
-    temperature: float = Field(0.7, ge=0.0, le=2.0, description="sampling temperature")
+    temperature: float = Field(0.3, ge=0.0, le=2.0, description="sampling temperature")
     top_p: float = Field(0.9, gt=0.0, le=1.0, description="nucleus sampling mass")
     context_tokens: int = Field(
         2048, ge=256, description="context per conversation (each parallel slot gets this many)"

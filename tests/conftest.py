@@ -25,9 +25,6 @@ _DISMISS = "tests/test_masking.py::test_dismissals_read_unsure_slightly_negative
 KNOWN_OPEN: dict[str, str] = {
     # "tests/test_x.py::test_name" or one case "...::test_name[id]": "issue N: why it still fails"
     # (marked xfail, not strict). Each is a goal the shipped models do not meet yet, measured in the docs.
-    "tests/test_replies.py::test_memory_questions_are_answered_from_the_facts": (
-        "issue 13: goal 9/10, the shipped adapter answers 7/10 (the base 4/10; docs/replies.md)"
-    ),
     f"{_DISMISS}[whatever]": "issue 14: neutral, valence -0.13, but confidence 0.72: not unsure",
     "tests/test_crisis.py::test_everyday_messages_get_no_crisis_reply[I'm going to my home cou]": (
         "issue 14: the head reads the sentence 'It's been 4 years since i've seen my parents' as self_harm 0.98"

@@ -127,6 +127,31 @@ def test_a_failing_first_sentence_is_replaced_and_flagged(embedder):
     assert outcome.problems and not checks.problems(outcome.text, "my mother passed away on sunday. alice")
 
 
+@pytest.mark.parametrize(
+    "reply, facts, wrong",
+    [
+        ("You told me your wife is called Tariq.", ("The user's son is Tariq.",), ("wife", "Tariq", "son")),
+        ("I think your brother is Beatriz.", ("The user's boss is Beatriz.",), ("brother", "Beatriz", "boss")),
+        ("Your sister's name is Ana.", ("The user's sister is Ana.",), None),  # right
+        ("Your new boss is Ana, right?", ("The user's boss is Ana.",), None),  # the same person
+        ("Your wife is Mia.", ("The user's son is Tariq.",), None),  # not a given name: the name check's job
+    ],
+)
+def test_a_name_given_to_the_wrong_person_is_found(reply, facts, wrong):
+    assert checks.misattributed(reply, facts) == wrong
+
+
+def test_a_name_given_to_the_wrong_person_is_replaced_by_saying_we_were_not_told():
+    facts = ("The user's son is Tariq.", "The user's roommate is Pablo.")
+    pieces, outcome = run(
+        ReplyPipeline(EchoGenerator("You told me your wife is called Tariq."), LLM),
+        ctx("What did I say my wife is called?", facts=facts),
+    )
+    assert outcome.text == "I don't think you've told me your wife's name yet. What is it?"
+    assert "sentence_replaced" in outcome.flags and "Tariq" not in "".join(pieces)
+    assert any("the facts say their son" in p for p in outcome.problems)
+
+
 def test_a_failing_later_sentence_is_dropped_and_decoding_stops():
     tokens = [
         "That ",
@@ -323,7 +348,8 @@ def test_settings_pick_a_gguf_file_or_a_transformers_model(embedder):
 
 @pytest.mark.slow
 def test_memory_questions_are_answered_from_the_facts(tuned):
-    """The 10 written test cases (names and wordings never trained on): 9 of 10 answered from the facts."""
+    """The 10 written test cases (names and wordings never trained on): 9 of 10 answered from the facts.
+    Their misses were read while writing checks.misattributed, so fresh draws measure it (docs/replies.md)."""
     from benchmarks.eval_replies import memory_case_ok
     from pipelines.training.reply_memory import cases
 

@@ -9,7 +9,7 @@ to run per sentence.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Sequence
 
 from companion import rules
 
@@ -21,6 +21,8 @@ HOTLINE = _RULES.regex("hotline")
 HUMAN_CLAIM = _RULES.regex("human_claim")
 SELF_NAME = _RULES.regex("self_name")  # any name but Ember; case-sensitive: "I'm Carla" is a name, "I'm here" is not
 DEBRIS = _RULES.regex("debris")
+FACT_PERSON = _RULES.regex("fact_person")
+CLAIMED_PERSON = _RULES.regex("claimed_person")
 
 # Capitalised words that are never names, and words that may open a sentence before a comma.
 _ALLOWED_CAPS = _RULES["allowed_caps"].wordset
@@ -79,3 +81,19 @@ def problems(text: str, known: str) -> list[str]:
     if names:
         found.append(f"names not in the conversation: {', '.join(names[:3])}")
     return found
+
+
+def misattributed(text: str, facts: Sequence[str]) -> tuple[str, str, str] | None:
+    """(relation said, name, relation the facts give) when the text gives a name the user told us to the
+    wrong person: "your wife is called Tariq" when the facts say Tariq is their son. The name check above
+    passes such a sentence (the name was given), yet it contradicts what the user said."""
+    owners: dict[str, set[str]] = {}
+    for fact in facts:
+        if match := FACT_PERSON.match(fact.strip()):
+            owners.setdefault(match.group(2).lower(), set()).add(match.group(1).split()[-1])
+    for match in CLAIMED_PERSON.finditer(text):
+        said, name = match.group(1), match.group(2)
+        given = owners.get(name.lower())
+        if given and said.split()[-1] not in given:  # "your new boss" is the boss; "your wife" is not the son
+            return said, name, sorted(given)[0]
+    return None

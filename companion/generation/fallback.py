@@ -46,6 +46,11 @@ def load_templates(strategy: str) -> tuple[tuple[str, str], ...]:
     return tuple(rows)
 
 
+def not_told(relation: str) -> str:
+    """The answer when the model named someone else: "your wife" was never given a name."""
+    return f"I don't think you've told me your {relation}'s name yet. What is it?"
+
+
 def support_person(facts: Sequence[str]) -> str | None:
     """'your sister Ana' from the fact 'The user's sister is Ana.' (the first person named)."""
     for fact in facts:

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from companion.errors import GenerationError
 from companion.generation import checks
-from companion.generation.fallback import fallback_reply
+from companion.generation.fallback import fallback_reply, not_told
 from companion.generation.planner import plan as make_plan
 from companion.generation.prompt import TurnContext, build_messages
 from companion.types import Strategy
@@ -74,9 +74,9 @@ class ReplyPipeline:
         problems: list[str] = []
         templated = []
 
-        def replace_all(reason_flag: str) -> Iterator[str]:
+        def replace_all(reason_flag: str, text: str | None = None) -> Iterator[str]:
             recent = [t["content"] for t in ctx.history if t.get("role") == "assistant"][-3:]
-            text = fallback_reply(ctx, plan, self.embedder, exclude=recent)
+            text = text or fallback_reply(ctx, plan, self.embedder, exclude=recent)
             shown.append(text)
             templated.append(reason_flag)
             flags.append(reason_flag)
@@ -88,6 +88,9 @@ class ReplyPipeline:
         try:
             for sentence in sentences:
                 found = checks.problems(sentence, known)
+                wrong = checks.misattributed(sentence, ctx.facts)
+                if wrong:
+                    found.append(f"says {wrong[1]} is the user's {wrong[0]}; the facts say their {wrong[2]}")
                 if not found:
                     words = pieces(sentence)
                     if shown:
@@ -100,8 +103,8 @@ class ReplyPipeline:
                 problems.extend(found)
                 if shown:
                     flags.append("sentence_dropped")
-                else:
-                    yield from replace_all("sentence_replaced")
+                else:  # a name given to the wrong person: the honest answer is that we were not told
+                    yield from replace_all("sentence_replaced", not_told(wrong[0]) if wrong else None)
                 break
         except GenerationError as exc:
             problems.append(str(exc))
