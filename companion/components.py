@@ -17,21 +17,6 @@ from companion.errors import InvalidInput
 from companion.protocols import Embedder, EmotionAnalyzer, Generator, Synthesizer, Transcriber
 from companion.types import MODALITIES, EmotionEstimate
 
-# LLMSettings fields that configure a generator backend; each backend receives those it declares
-# (the other fields are the reply pipeline's: max_tokens, temperature, ...).
-LLM_BACKEND_FIELDS = (
-    "prompt_cache_mib",
-    "model",
-    "gguf_file",
-    "base_url",
-    "api_key_env",
-    "context_tokens",
-    "threads",
-    "timeout_s",
-    "adapter",
-    "parallel",
-)
-
 
 class Components:
     def __init__(
@@ -94,11 +79,11 @@ class Components:
     # -- language ------------------------------------------------------------------------------------
     def generator(self) -> Generator:
         def build() -> Generator:
+            # A backend receives the LLMSettings fields its constructor declares (model, threads, base_url,
+            # ...); the others (max_tokens, temperature, ...) are the reply pipeline's. No list to keep in sync.
             llm = self.settings.llm
-            declared = registry.accepted_options("generator", llm.backend)
-            return registry.create(
-                "generator", llm.backend, **{k: getattr(llm, k) for k in LLM_BACKEND_FIELDS if k in declared}
-            )
+            declared = registry.accepted_options("generator", llm.backend) & set(type(llm).model_fields)
+            return registry.create("generator", llm.backend, **{k: getattr(llm, k) for k in sorted(declared)})
 
         return self._get("generator", build)
 

@@ -60,7 +60,8 @@ def test_analyzer_options_are_checked_against_the_backend(tmp_path):
 
 
 def test_each_generator_gets_only_the_settings_it_declares(tmp_path, monkeypatch):
-    from companion.components import LLM_BACKEND_FIELDS, Components
+    from companion.components import Components
+    from companion.config import LLMSettings
 
     made = {}
     real_create = registry.create
@@ -74,7 +75,8 @@ def test_each_generator_gets_only_the_settings_it_declares(tmp_path, monkeypatch
         llm = {"backend": backend, "base_url": "http://127.0.0.1:9/v1", "threads": 1, "gguf_file": "x.gguf"}
         Components(Settings(data_dir=tmp_path, llm=llm)).generator()
         declared = registry.accepted_options("generator", backend)
-        assert set(made[backend]) == declared & set(LLM_BACKEND_FIELDS), backend
+        assert set(made[backend]) == declared & set(LLMSettings.model_fields), backend
+        assert not set(made[backend]) & {"temperature", "max_tokens", "top_p", "max_sentences"}, backend
     assert made["echo"] == {} and "gguf_file" not in made["llamacpp"] and "base_url" not in made["transformers"]
     assert made["openai"]["base_url"] == "http://127.0.0.1:9/v1" and "threads" not in made["openai"]
 
