@@ -252,6 +252,8 @@ def test_an_unsure_head_adds_a_gentle_check_in_to_the_models_reply_not_a_hotline
     assert reply.text.startswith("That sounds like a heavy week. " + crisis.check_in_line("self_harm"))
     assert streamed.strip() == reply.text.strip()
     assert "heavy week" in reply.text and "988" not in reply.text  # the model spoke; no hotline
+    again = bot.respond("alice", "Nothing really matters anymore.")  # still unsure: asked once, not again
+    assert "crisis_check_in" not in again.flags and crisis.check_in_line("self_harm") not in again.text
     quiet = {**reading, "risk": 0.001, "check_in": False}
     analyzer.reading = quiet
     assert "crisis_check_in" not in bot.respond("alice", "Anyway, dinner was nice.").flags
