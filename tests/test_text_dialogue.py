@@ -60,3 +60,22 @@ def test_masking_rows_are_distributions_with_negative_valence():
 
 def test_sentences_split_a_turn_and_skip_one_word_pieces():
     assert td.sentences("Hi. I lost my job today. What now?") == ["I lost my job today.", "What now?"]
+
+
+def test_crisis_thresholds_alarm_within_the_false_alarm_goal_and_check_in_down_to_the_best_recall():
+    import numpy as np
+
+    from pipelines.training.text_threshold import choose
+
+    everyday = np.r_[np.full(97, 0.001), [0.03, 0.07, 0.5]]  # 100 dev turns: 1% alarm from 0.08 up
+    crisis = np.r_[np.full(8, 0.9), [0.04, 0.001]]  # 95% recall is out of reach; the best (90%) from 0.04 down
+    risk = {"crisis": crisis, "dialogue_turns": everyday, "written_none": np.zeros(3), "goemotions": np.zeros(3)}
+    pattern = {k: np.zeros(len(v), bool) for k, v in risk.items()}
+    alarm, check_in, scores = choose(risk, pattern)
+    assert (alarm, check_in) == (0.08, 0.04)
+    assert scores["recall"] == 0.8 and scores["recall_with_check_in"] == 0.9
+    assert scores["false_alarm_dialogue_turns"] == 0.01 and scores["check_in_dialogue_turns"] == 0.01
+    pattern["crisis"][-1] = True  # a pattern catches the last one: 95% is reached, one threshold, no tier
+    crisis[-2] = 0.9
+    alarm, check_in, _ = choose(risk, pattern)
+    assert alarm == check_in == 0.9

@@ -213,7 +213,6 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> int:
-
     args = parse_args(argv)
     started, cpu_started = time.perf_counter(), time.process_time()
     seed_everything(args.seed)

@@ -63,6 +63,14 @@ def pick(analyzer, data_dir: Path, recall: float = 0.95) -> tuple[float, float, 
     sets = dev_sets(data_dir)
     risk = {k: risks(analyzer, texts) for k, texts in sets.items()}
     pattern = {k: np.array([detect_patterns(t).is_crisis for t in texts], bool) for k, texts in sets.items()}
+    return choose(risk, pattern, recall)
+
+
+def choose(
+    risk: dict[str, np.ndarray], pattern: dict[str, np.ndarray], recall: float = 0.95
+) -> tuple[float, float, dict]:
+    """The rule of the module doc on dev readings: `risk` and `pattern` (fired or not) per text, for the
+    kinds "crisis", "dialogue_turns", "written_none" and "goemotions"."""
 
     def fired(kind: str, t: float) -> np.ndarray:
         return pattern[kind] | (risk[kind] >= t)
@@ -80,12 +88,12 @@ def pick(analyzer, data_dir: Path, recall: float = 0.95) -> tuple[float, float, 
         "check_in_threshold": check_in,
         "recall": float(fired("crisis", alarm).mean()),
         "recall_with_check_in": float(fired("crisis", check_in).mean()),
-        "positives": len(sets["crisis"]),
+        "positives": len(risk["crisis"]),
     }
     for kind in ("dialogue_turns", "written_none", "goemotions"):
         scores[f"false_alarm_{kind}"] = float(fired(kind, alarm).mean())
         scores[f"check_in_{kind}"] = float((fired(kind, check_in) & ~fired(kind, alarm)).mean())
-        scores[f"n_{kind}"] = len(sets[kind])
+        scores[f"n_{kind}"] = len(risk[kind])
     return alarm, check_in, scores
 
 
