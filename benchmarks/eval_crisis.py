@@ -27,17 +27,14 @@ TRAIN = EVAL.with_name("crisis_train.jsonl")
 GOALS = {"recall": 0.95, "false_alarm": 0.03, "dialogue_false_alarm": 0.01}
 
 
-WEIGHTS: list[Path | None] = [None]  # --weights: text heads to evaluate instead of the shipped ones
-
-
 @functools.cache
-def classifier():
+def classifier(weights: Path | None = None):
     """The crisis head under evaluation, loaded once: the shipped text model, or --weights DIR."""
     from companion import crisis, registry
 
-    if WEIGHTS[0] is None:
+    if weights is None:
         return crisis.CrisisClassifier()
-    return crisis.CrisisClassifier(registry.create("text", "minilm", weights_dir=str(WEIGHTS[0])))
+    return crisis.CrisisClassifier(registry.create("text", "minilm", weights_dir=str(weights)))
 
 
 def load(path: Path) -> list[dict]:
@@ -58,12 +55,12 @@ def head_checks(clf, texts: list[str], batch: int = 64) -> list:
     return out
 
 
-def run_detectors(rows: list[dict]) -> dict[str, list]:
+def run_detectors(rows: list[dict], weights: Path | None = None) -> dict[str, list]:
     """For each detector, the CrisisCheck of every row."""
     from companion import crisis
 
     texts = [r["text"] for r in rows]
-    clf = classifier()
+    clf = classifier(weights)
     combined = [crisis.detect(t, classifier=clf) for t in texts]
     return {
         "patterns": [crisis.detect_patterns(t) for t in texts],
@@ -99,7 +96,7 @@ def leakage(rows: list[dict]) -> tuple[float, str, str]:
     return float(sims[i, j]), rows[i]["text"], train[j]
 
 
-def dialogue_false_alarms(show: bool = False) -> None:
+def dialogue_false_alarms(show: bool = False, weights: Path | None = None) -> None:
     """False alarms of detect() on the ED and ESConv test-split user turns."""
     from companion import crisis
     from pipelines.training.reply_data import read_ed, read_esconv
@@ -110,7 +107,7 @@ def dialogue_false_alarms(show: bool = False) -> None:
         print(f"\nED/ESConv test split: skipped ({exc})")
         return
     turns = [(c.corpus, t.text) for c in convs if c.split == "test" for t in c.turns if t.role == "user"]
-    clf = classifier()
+    clf = classifier(weights)
     estimates = [
         e for i in range(0, len(turns), 64) for e in clf.analyzer.analyze_batch([t for _, t in turns[i : i + 64]])
     ]
@@ -137,7 +134,7 @@ def dialogue_false_alarms(show: bool = False) -> None:
                 print(f"  [{corpus}] {text[:160]}  ({c.reason})")
 
 
-def pattern_table() -> None:
+def pattern_table(weights: Path | None = None) -> None:
     """What each pattern adds beyond the head on the dev rows (the written dev sentences and the ED/ESConv
     dev turns the text model picked its threshold on, never the eval set): the crisis rows only it
     catches, and the everyday rows it fires on. A pattern that adds no recall has no place."""
@@ -146,7 +143,7 @@ def pattern_table() -> None:
     from pipelines.training.text_dialogue import crisis_rows
 
     rows, _ = crisis_rows(DEFAULT_DATA, "dev")
-    head = [c.is_crisis for c in head_checks(classifier(), rows.texts)]
+    head = [c.is_crisis for c in head_checks(classifier(weights), rows.texts)]
     clean = [crisis.screened(t) for t in rows.texts]
     fired = np.array([[bool(p.search(c)) for p, _ in crisis._COMPILED] for c in clean])
     y = rows.target > 0
@@ -173,16 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patterns", action="store_true", help="only: what each pattern adds on the dev rows")
     parser.add_argument("--weights", type=Path, help="text heads folder to evaluate (default: the shipped ones)")
     args = parser.parse_args(argv)
-    WEIGHTS[0] = args.weights
     from pipelines.loading import torch_threads
 
     torch_threads(2)
     if args.patterns:
-        pattern_table()
+        pattern_table(args.weights)
         return 0
     rows = load(args.data)
     started = time.perf_counter()
-    results = run_detectors(rows)
+    results = run_detectors(rows, args.weights)
     per_msg_ms = (time.perf_counter() - started) / len(rows) * 1000
     n_pos = sum(r["label"] != "none" for r in rows)
     print(f"crisis eval: {len(rows)} messages ({n_pos} crisis, {len(rows) - n_pos} not), {args.data.name}")
@@ -219,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             if r["label"] == "none" and c.is_crisis:
                 print(f"  [{r['category']}] {r['text']}  ({c.reason})")
     if not args.no_dialogues:
-        dialogue_false_alarms(args.show)
+        dialogue_false_alarms(args.show, args.weights)
     return 0
 
 

@@ -31,12 +31,10 @@ EVERYDAY_FALSE_ALARMS = 0.01  # issue 14's goal for everyday turns
 GRID = np.round(np.arange(0.95, 0.005, -0.01), 2)
 
 
-def risks(analyzer, texts: list[str], batch: int = 64) -> np.ndarray:
-    """The analyzer's crisis risk of each text (the riskiest of the message and its sentences)."""
-    out = []
-    for i in range(0, len(texts), batch):
-        out += [e.details["crisis"]["risk"] if e else 0.0 for e in analyzer.analyze_batch(texts[i : i + batch])]
-    return np.asarray(out, dtype=np.float64)
+def risks(analyzer, texts: list[str]) -> np.ndarray:
+    """The analyzer's crisis risk of each text (the riskiest of the message and its sentences); the
+    analyzer batches by itself."""
+    return np.asarray([e.details["crisis"]["risk"] if e else 0.0 for e in analyzer.analyze_batch(texts)])
 
 
 def dev_sets(data_dir: Path) -> dict[str, list[str]]:
