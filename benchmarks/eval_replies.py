@@ -248,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, help="sampling temperature (default: the settings' default)")
     parser.add_argument("--top-p", type=float, help="nucleus mass (default: the settings' default)")
     parser.add_argument("--max-sentences", type=int, help="sentences shown per reply (default: the settings')")
+    parser.add_argument(
+        "--fresh-memory",
+        default="4,5",
+        help="draws of 30 written memory cases (reply_memory.cases) whose replies were never read; '' skips",
+    )
     parser.add_argument("--out", type=Path, default=READING / "results.json")
     args = parser.parse_args(argv)
 
@@ -258,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.embedding import MiniLMEmbedder
     from pipelines.text import TextEmotionAnalyzer
     from pipelines.training.reply_data import load
-    from pipelines.training.reply_memory import MEMORY_NOW, cases_in_context
+    from pipelines.training.reply_memory import MEMORY_NOW, cases, cases_in_context
 
     results: dict[str, Any] = {"load": _load()}
     if args.ppl_examples:
@@ -324,7 +329,19 @@ def main(argv: list[str] | None = None) -> int:
                     "ok": memory_case_ok(out["reply"], case),
                 }
             )
-        results[variant] = {"situations": rows, "written": wrows, "memory": mrows, "memory_in_context": crows}
+        # The 10 cases above (draw 3) were read while writing checks.misattributed: these draws were not.
+        fresh = [case for seed in args.fresh_memory.split(",") if seed for case in cases("test", 30, int(seed))]
+        frows = []
+        for case in fresh:
+            out = run_turn(pipeline, context_for(case["question"], analyzer, facts=tuple(case["facts"])))
+            frows.append({**case, "reply": out["reply"], "ok": memory_case_ok(out["reply"], case)})
+        results[variant] = {
+            "situations": rows,
+            "written": wrows,
+            "memory": mrows,
+            "memory_in_context": crows,
+            "memory_fresh": frows,
+        }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     print(table(results))
@@ -382,6 +399,10 @@ def table(results: dict[str, Any]) -> str:
     row(
         "the same, inside a conversation (earlier turns, dated memories)",
         lambda r: f"{sum(x['ok'] for x in r['memory_in_context'])}/{len(r['memory_in_context'])}",
+    )
+    row(
+        "memory questions, fresh draws never read (--fresh-memory)",
+        lambda r: f"{sum(x['ok'] for x in r.get('memory_fresh', []))}/{len(r.get('memory_fresh', []))}",
     )
     return "\n".join(lines) + f"\n\nload average at start: {results.get('load')}"
 
