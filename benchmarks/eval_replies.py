@@ -106,7 +106,9 @@ def invented(reply: str, ctx: Any) -> dict[str, bool]:
 
 # Draws already read blindly: their errors were seen (docs/replies.md quotes 20 of them), so they are
 # a training set for whoever read them. A new reading draws with a new seed and leaves them out.
-READ_SEEDS = (2026, 2027, 2028, 2029, 2030, 2031)
+# Each group was drawn from what the groups before it left; 2032 and 2033 from the same pool (they
+# share 23 situations).
+READ_DRAWS = ((2026,), (2027,), (2028,), (2029,), (2030,), (2031,), (2032, 2033))
 
 
 def _draw(n: int, seed: int, ed: list, es: list) -> list:
@@ -118,9 +120,9 @@ def _draw(n: int, seed: int, ed: list, es: list) -> list:
     return picked
 
 
-def heldout_situations(n: int, seed: int = 2032) -> list[dict[str, Any]]:
+def heldout_situations(n: int, seed: int = 2034) -> list[dict[str, Any]]:
     """Test-split situations with the human reply: ED openings and ESConv turns (>= 8 user words),
-    none from a draw read before it (READ_SEEDS)."""
+    none from a draw read before it (READ_DRAWS); a read seed reproduces its own draw."""
     from pipelines.training.reply_data import read_ed, read_esconv, targets
 
     ed = [t for t in targets(c for c in read_ed() if c.split == "test") if t.index == 1]
@@ -129,10 +131,10 @@ def heldout_situations(n: int, seed: int = 2032) -> list[dict[str, Any]]:
         for t in targets(c for c in read_esconv() if c.split == "test")
         if len(t.user_text.split()) >= 8 and t.reply.strategy != "Self-disclosure"
     ]
-    for earlier in READ_SEEDS:  # each read draw was made from what the draws before it left
-        if earlier == seed:
+    for group in READ_DRAWS:  # each group of read draws was made from what the groups before it left
+        if seed in group:
             break
-        seen = {(t.conv.conv_id, t.index) for t in _draw(n, earlier, ed, es)}
+        seen = {(t.conv.conv_id, t.index) for earlier in group for t in _draw(n, earlier, ed, es)}
         ed = [t for t in ed if (t.conv.conv_id, t.index) not in seen]
         es = [t for t in es if (t.conv.conv_id, t.index) not in seen]
     picked = _draw(n, seed, ed, es)
@@ -238,12 +240,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seed",
         type=int,
-        default=2032,
-        help="draw of situations (2026-2031 were read: --seed 2027 reproduces the quoted pairs of docs/replies.md)",
+        default=2034,
+        help="draw of situations (2026-2033 were read: --seed 2027 reproduces the quoted pairs of docs/replies.md)",
     )
     parser.add_argument("--ppl-examples", type=int, default=300, help="held-out examples for perplexity (0: skip)")
     parser.add_argument("--written", type=int, default=174, help="messages of the written set (0: skip)")
-    parser.add_argument("--variants", default="tuned,base", help="which models: tuned, base")
+    parser.add_argument(
+        "--variants",
+        default="tuned,base",
+        help="which models: tuned, base, tuned-merged (the adapter merged into Q8_0 weights)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--temperature", type=float, help="sampling temperature (default: the settings' default)")
     parser.add_argument("--top-p", type=float, help="nucleus mass (default: the settings' default)")
@@ -277,8 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     for variant in args.variants.split(","):
         chosen = (("temperature", args.temperature), ("top_p", args.top_p), ("max_sentences", args.max_sentences))
         sampling = {k: v for k, v in chosen if v is not None}
-        llm = LLMSettings(adapter=None if variant == "tuned" else "none", threads=args.threads, **sampling)
-        pipeline = ReplyPipeline(LlamaCppGenerator(adapter=llm.adapter, threads=args.threads), llm, embedder=embedder)
+        llm = LLMSettings(adapter="none" if variant == "base" else None, threads=args.threads, **sampling)
+        # tuned-merged: the same adapter merged into Q8_0 weights (faster; readers found its replies fit less)
+        generator = LlamaCppGenerator(
+            adapter=llm.adapter, threads=args.threads, merge_adapter=variant == "tuned-merged"
+        )
+        pipeline = ReplyPipeline(generator, llm, embedder=embedder)
         run_turn(pipeline, context_for("Hello there.", analyzer))  # warm-up, not counted
         rows = []
         for item in _progress(situations, f"{variant}: held-out situations"):
@@ -349,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def table(results: dict[str, Any]) -> str:
-    variants = [v for v in ("base", "tuned") if v in results]
+    variants = [v for v in ("base", "tuned", "tuned-merged") if v in results]
     lines = ["| measure | " + " | ".join(variants) + " |", "|---|" + "---:|" * len(variants)]
     ppl = results.get("perplexity", {})
     for corpus in ("ed", "esconv", "memory"):

@@ -2,18 +2,21 @@
 
 Serves the app (app.build_app, queued as app.main queues it) on 127.0.0.1 in this process and
 drives simulated web users through gradio_client, each in its own session: sign in, then chat
-turns (and now and then the memory panel), each user pausing about --think-s seconds between
-turns (a person reads and types), until the time is up. One row per user count, the same warm
+turns, each followed by the memory panel and timeline (the page refreshes them after every turn),
+each user pausing about --think-s seconds between turns (a person reads and types), until the time
+is up. One row per user count, the same warm
 models throughout. Columns: turns per minute; first piece (seconds from sending to the first
 streamed reply text) and whole reply (to the last piece) at p50 and p95; errors; peak RSS of the
 server's process (the app and its models; the clients run in a process of their own). The
-machine's load average is printed too.
+machine's load average is printed too, and a second table of the server's own stage times (the
+`turn` log line of each turn): what of a slow first piece is the model and what is queueing.
 --echo swaps the language model for the echo generator: the app and the rest of the stack alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 import resource
@@ -45,6 +48,19 @@ class UserStats:
     first: list[float] = field(default_factory=list)
     whole: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+
+class TurnTimings(logging.Handler):
+    """Collects the stage times that companion.core logs for every turn ("turn wait_s=... total_s=...")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.rows: list[dict[str, float]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("turn "):
+            self.rows.append({k: float(v) for k, _, v in (kv.partition("=") for kv in message[5:].split())})
 
 
 def rss_mb() -> float:
@@ -120,8 +136,9 @@ def simulated_user(
             first, whole = one_turn(client, rng.choice(MESSAGES), timeout_s=120)
             stats.first.append(first)
             stats.whole.append(whole)
-            if rng.random() < 0.2:
-                client.predict(api_name="/memory")
+            # the page refreshes the memory panel and the mood timeline after every turn (after_turn);
+            # /memory runs the same handler
+            client.predict(api_name="/memory")
         except Exception as exc:  # counted, reported, and the user carries on
             stats.errors.append(f"chat: {type(exc).__name__}: {exc}"[:200])
         time.sleep(rng.uniform(0.5, 1.5) * think_s)
@@ -162,16 +179,25 @@ def run_clients(url: str, users: int, minutes: float, think_s: float, seed: int)
     }
 
 
-def run_level(url: str, users: int, minutes: float, think_s: float, seed: int, peak: list[float]) -> dict:
+def run_level(
+    url: str, users: int, minutes: float, think_s: float, seed: int, peak: list[float], timings: TurnTimings
+) -> dict:
     """One row. The clients run in a process of their own, as browsers would be elsewhere: in the
     server's process their polling would share its interpreter lock and count in its memory."""
     import multiprocessing
 
     peak[0] = rss_mb()
+    logged = len(timings.rows)
     with multiprocessing.get_context("spawn").Pool(1) as pool:  # spawn: the server's threads stay behind
         got = pool.apply(run_clients, (url, users, minutes, think_s, seed))
     first, whole = got["first"], got["whole"]
+    server = timings.rows[logged:]
+    stages = ("wait_s", "sensed_s", "first_piece_s", "reply_s")
     return {
+        "server": {
+            k: (percentile([r[k] for r in server if k in r], 0.5), percentile([r[k] for r in server if k in r], 0.95))
+            for k in stages
+        },
         "users": users,
         "turns": len(whole),
         "per_min": len(whole) / (got["elapsed"] / 60),
@@ -231,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
             server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options()
         )
         peak, stop = [rss_mb()], threading.Event()
+        timings = TurnTimings()
+        turns_log = logging.getLogger("companion.turns")
+        turns_log.addHandler(timings)
+        turns_log.setLevel(logging.INFO)
 
         def sample() -> None:
             while not stop.wait(0.5):
@@ -238,7 +268,11 @@ def main(argv: list[str] | None = None) -> int:
 
         threading.Thread(target=sample, daemon=True).start()
         load_before = os.getloadavg()
-        rows = [run_level(f"http://127.0.0.1:{port}/", n, args.minutes, args.think_s, args.seed, peak) for n in levels]
+        rows = [
+            run_level(f"http://127.0.0.1:{port}/", n, args.minutes, args.think_s, args.seed, peak, timings)
+            for n in levels
+        ]
+        turns_log.removeHandler(timings)
         load_after = os.getloadavg()
         stop.set()
         demo.close()
@@ -267,6 +301,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['first'][1]:>17.2f} | {r['whole'][0]:>17.2f} | {r['whole'][1]:>17.2f} | {len(r['errors']):>6} | "
             f"{r['peak']:>11.0f} |"
         )
+    print(
+        "\nThe server's own stage times, p50 / p95 s, from the call into Companion (Gradio's queue comes before it):\n"
+        "| users | waiting for the user's previous turn | sensed | first piece | whole reply |\n"
+        "|------:|------:|------:|------:|------:|"
+    )
+    for r in rows:
+        cells = " | ".join(f"{p50:.2f} / {p95:.2f}" for p50, p95 in r["server"].values())
+        print(f"| {r['users']:>5} | {cells} |")
     for r in rows:
         for err in r["errors"][:3]:
             print(f"  error ({r['users']} users): {err}")

@@ -48,6 +48,7 @@ FUNCTIONS: Mapping[str, str] = {
     # model locators (pipelines/loading.py, the only code that finds model files)
     "llm_gguf": "pipelines.loading:llm_gguf",  # (model path | None) -> GGUF Path, or MissingModel
     "llm_adapter": "pipelines.loading:llm_adapter",  # (adapter setting, model) -> checked LoRA Path | None
+    "llm_merged": "pipelines.llm_merge:merged_model",  # (GGUF, adapter) -> cached GGUF with the adapter merged in
     "smollm2_gguf": "pipelines.loading:smollm2_gguf",  # () -> the embedded SmolLM2 GGUF Path
     "torch_threads": "pipelines.loading:torch_threads",  # (n | None) -> None
     # voice messages: decode any sound file to mono float32 at the analyzers' rate

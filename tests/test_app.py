@@ -110,14 +110,37 @@ def test_face_indicator_states():
     assert 'data-state="estimate"' in shown and "joy" in shown and "72%" in shown
 
 
-def test_timeline_draws_session_lines_and_past_dots():
+def test_timeline_rows_hold_session_and_past_series_in_time_order():
     now = time.time()
     past = [_mood(at=now - 86400 * d) for d in (3, 2, 1)]
-    fig = views.timeline([(now - 10, 0.2, 0.1), (now, 0.3, 0.2)], past, now)
-    ax = fig.axes[0]
-    assert len(ax.lines) == 3 and len(ax.collections) == 2  # 2 session lines + axis line; 2 scatters
-    empty = views.timeline([], [], now)
-    assert any("No mood readings yet" in t.get_text() for t in empty.axes[0].texts)
+    rows = views.timeline([(now - 10, 0.2, 0.1), (now, 0.3, 0.2)], past, now)
+    assert rows["series"].value_counts().to_dict() == {
+        "valence (past)": 3,
+        "arousal (past)": 3,
+        "valence (now)": 2,
+        "arousal (now)": 2,
+    }
+    assert rows["time"].is_monotonic_increasing
+    now_valence = rows[rows["series"] == "valence (now)"]["value"].tolist()
+    assert now_valence == [0.2, 0.3]
+    assert set(rows["series"]) <= set(views.TIMELINE_COLORS)
+    assert views.timeline([], [], now).empty
+
+
+def test_the_page_is_never_sent_an_empty_timeline():
+    """Gradio's plot keeps the encoding of the first frame it gets: after an empty one it draws no dots."""
+    from webapp.session import Session
+    from webapp.talk import timeline
+
+    class NoPast:
+        def mood_history(self, user, since):
+            return []
+
+    session = Session()
+    session.user = "ana"
+    assert timeline(NoPast(), session) is None
+    session.add_point(time.time(), 0.4, 0.1, force=True)
+    assert len(timeline(NoPast(), session)) == 2
 
 
 def test_reading_keeps_only_what_the_panel_shows():
@@ -152,3 +175,31 @@ def test_port_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("COMPANION_PORT", "seventy")
     with pytest.raises(SystemExit, match="COMPANION_PORT"):
         app.port_from_env()
+
+
+def test_a_checked_sentence_is_drawn_once_not_word_by_word(tmp_path):
+    """Every redraw re-sends the chat: the page gets the first word at once, then the sentence
+    when it ends, not one redraw per word (that was most of Gradio's CPU per turn)."""
+    from companion.config import Settings
+    from companion.core import Companion
+    from companion.generation.echo import EchoGenerator
+    from tests.fakes import WordEmbedder
+    from webapp.account import Account
+    from webapp.session import Session
+    from webapp.talk import Talk
+
+    reply = "I hear you, and that sounds like a long and tiring day for you."
+    bot = Companion(
+        Settings(data_dir=tmp_path),
+        generator=EchoGenerator(reply=reply),
+        embedder=WordEmbedder(),
+        analyzers={"text": None, "voice": None, "face": None},
+    )
+    account = bot.sign_in("ana", "correct horse battery", Account(bot).throttle)
+    session = Session(user=account.user, token=account.token)
+    shown = [out[0][-1]["content"] for out in Talk(bot).chat("Long day at work.", session, False)]
+    assert shown[0] == "…" and shown[-1].startswith(
+        reply
+    )  # placeholder first, the whole reply last (and, on a first turn, the AI disclosure)
+    assert shown[1].split() == reply.split()[:1]  # the first word is drawn as soon as it exists
+    assert len(shown) <= 4 < len(reply.split())  # placeholder, first word, sentence end, final

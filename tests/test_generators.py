@@ -79,7 +79,16 @@ def test_transformers_backend_missing_model_is_clear(tmp_path):
 def test_each_generator_declares_its_options_and_refuses_others():
     """No **kwargs catch-all: an option meant for another backend is a BadSetting, before any model loads."""
     expected = {
-        "llamacpp": {"model", "context_tokens", "threads", "parallel", "adapter", "prompt_cache_mib"},
+        "llamacpp": {
+            "model",
+            "context_tokens",
+            "threads",
+            "parallel",
+            "adapter",
+            "prompt_cache_mib",
+            "merge_adapter",
+            "cache_dir",
+        },
         "transformers": {"model", "gguf_file", "threads"},
         "openai": {"base_url", "model", "api_key_env", "timeout_s"},
         "echo": {"reply"},

@@ -132,3 +132,20 @@ def test_memory_questions_in_a_conversation_carry_history_and_dated_memories():
     assert with_memories and all("Earlier conversations" in e.messages[0]["content"] for e in with_memories)
     for e in examples:  # earlier turns sit between the system prompt and the question, as at run time
         assert [m["content"] for m in e.messages[1:-1]] == [t["content"] for t in e.meta["history"]]
+
+
+@pytest.mark.slow
+def test_a_new_reading_draw_shares_no_situation_with_a_read_one():
+    """Blind readings need situations nobody has read: the default draw leaves out every read draw,
+    and a read seed still reproduces its own draw (2032 and 2033 came from the same pool)."""
+    from benchmarks.eval_replies import READ_DRAWS, heldout_situations
+
+    def texts(seed):
+        return {s["text"] for s in heldout_situations(160, seed)}
+
+    fresh = texts(2034)
+    assert len(fresh) == 160
+    for group in READ_DRAWS:
+        for seed in group:
+            assert not fresh & texts(seed), seed
+    assert len(texts(2032) & texts(2033)) == 23  # drawn from one pool, as read

@@ -162,7 +162,22 @@ def _mood_tab(ui: dict[str, Any]) -> None:
     )
     gr.HTML(clientside.CAM_ERROR_HTML, elem_id="cam-error-box")
     gr.Markdown(texts.CAMERA_HELP, elem_classes=["camera-help"])
-    ui["plot"] = gr.Plot(label="Mood timeline", show_label=False, elem_id="timeline")
+    ui["plot"] = gr.ScatterPlot(  # drawn by the browser; a dot per reading (one alone still shows)
+        None,  # not an empty frame: Gradio 6.31 keeps the first value's encoding and then draws no dots
+        x="time",
+        y="value",
+        color="series",
+        color_map=views.TIMELINE_COLORS,
+        y_lim=[-1.05, 1.05],
+        title="Mood over time (this session and the last 14 days)",
+        x_title="",
+        y_title="−1 … +1",
+        caption="Valence (unpleasant … pleasant) and arousal (calm … excited) of each reading, from −1 to +1.",
+        label="Mood timeline",
+        show_label=False,
+        elem_id="timeline",
+        height=260,
+    )
 
 
 def _privacy_tab(ui: dict[str, Any]) -> None:

@@ -26,6 +26,11 @@ log = logging.getLogger("webapp")
 MAX_VOICE_S = 60.0  # a voice message longer than this is refused, not silently cut
 PLOT_EVERY_S = 5.0  # the webcam stream redraws the timeline at most this often
 MAX_SHOWN = 200  # messages kept on screen per session (all of them stay in memory)
+# The reply comes in checked sentences whose words arrive together: the page is redrawn with the
+# first word, then at the end of each sentence, and between them at most this often. Every redraw
+# re-sends the chat, and word by word that was most of Gradio's CPU per turn.
+REDRAW_EVERY_S = 0.1
+SENTENCE_END = (".", "!", "?", "…")
 
 
 def discard_upload(path: str | os.PathLike | None) -> None:
@@ -107,7 +112,7 @@ class Talk:
         history = before + [{"role": "user", "content": shown}, {"role": "assistant", "content": "…"}]
         yield history, "", "", gr.skip(), views.notice(None), None
         pieces = self.c.stream(user, text, audio=audio)
-        got, reply = "", None
+        got, reply, drawn_at = "", None, 0.0
         try:
             while True:
                 try:
@@ -116,8 +121,11 @@ class Talk:
                     reply = done.value
                     break
                 got += piece
-                history[-1] = {"role": "assistant", "content": got}
-                yield history, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                now = time.monotonic()
+                if now - drawn_at >= REDRAW_EVERY_S or piece.rstrip().endswith(SENTENCE_END):
+                    drawn_at = now
+                    history[-1] = {"role": "assistant", "content": got}
+                    yield history, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         except Exception as exc:  # the turn was not stored: show the page as it was, and why
             if not isinstance(exc, CompanionError):
                 log.exception("turn failed for a signed-in user")
@@ -201,4 +209,7 @@ def latest_estimate(companion: Any, user: str, modality: str, since: float) -> A
 def timeline(companion: Any, session: Session):
     now = time.time()
     past = companion.mood_history(session.user, since=now - 14 * 86400) if session.user else []
-    return views.timeline(session.points, past, now)
+    rows = views.timeline(session.points, past, now)
+    # None, not an empty frame: Gradio 6.31's plot keeps the encoding of the first frame it is sent,
+    # and after an empty one it never draws dots again
+    return None if rows.empty else rows

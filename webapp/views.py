@@ -1,8 +1,7 @@
-"""HTML fragments and the timeline figure: pure functions of the data they show."""
+"""HTML fragments and the timeline's rows: pure functions of the data they show."""
 
 from __future__ import annotations
 
-import datetime as dt
 from html import escape
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -129,36 +128,28 @@ def fact_choices(facts: Iterable[Mapping[str, Any]]) -> list[tuple[str, int]]:
     return [(f'#{int(f["id"])} {f["text"]}', int(f["id"])) for f in facts]
 
 
+TIMELINE_COLORS = {
+    "valence (now)": "#2b6cb0",
+    "arousal (now)": "#dd6b20",
+    "valence (past)": "#90b4dc",
+    "arousal (past)": "#f0b07a",
+}
+
+
 def timeline(session_points: Sequence[tuple[float, float, float]], past: Sequence[MoodState], now: float):
-    """Valence and arousal over time: this session as lines, stored past moods as dots."""
-    from matplotlib.figure import Figure  # the Agg canvas: no GUI, safe in worker threads
+    """Valence and arousal over time, as the rows the browser draws (gr.ScatterPlot): one series each
+    for this session and for stored past moods. Drawing in the browser keeps the server's CPU for replies:
+    a matplotlib figure cost about 65 ms of it after every turn."""
+    import pandas as pd
 
-    fig = Figure(figsize=(6.4, 2.6), dpi=100, layout="constrained")
-    ax = fig.add_subplot()
-    to_dt = dt.datetime.fromtimestamp
-    if past:
-        xs = [to_dt(m.at) for m in past]
-        ax.scatter(xs, [m.valence for m in past], s=10, color="#2b6cb0", alpha=0.45, label="valence (past)")
-        ax.scatter(xs, [m.arousal for m in past], s=10, color="#dd6b20", alpha=0.45, label="arousal (past)")
-    if session_points:
-        xs = [to_dt(p[0]) for p in session_points]
-        ax.plot(xs, [p[1] for p in session_points], "-o", ms=3, color="#2b6cb0", label="valence (now)")
-        ax.plot(xs, [p[2] for p in session_points], "-o", ms=3, color="#dd6b20", label="arousal (now)")
-    if not past and not session_points:
-        ax.text(0.5, 0.5, "No mood readings yet", ha="center", va="center", transform=ax.transAxes, color="#666")
-        ax.set_xticks([])
-    else:
-        import matplotlib.dates as mdates
-
-        times = [p[0] for p in session_points] + [m.at for m in past]
-        ax.set_xlim(to_dt(min(times) - 60), to_dt(max(max(times), now) + 60))  # never a zero-width range
-        locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-        ax.legend(loc="upper left", fontsize=7, ncols=2, frameon=False)
-    ax.set_ylim(-1.05, 1.05)
-    ax.axhline(0, color="#bbb", lw=0.8)
-    ax.set_ylabel("−1 … +1", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.set_title("Mood over time (this session and the last 14 days)", fontsize=9)
-    return fig
+    rows = [(m.at, m.valence, "valence (past)") for m in past]
+    rows += [(m.at, m.arousal, "arousal (past)") for m in past]
+    rows += [(t, v, "valence (now)") for t, v, _ in session_points]
+    rows += [(t, a, "arousal (now)") for t, _, a in session_points]
+    rows.sort(key=lambda r: r[0])
+    frame = pd.DataFrame(rows, columns=["time", "value", "series"])
+    # UTC instants: the browser shows them in its own time zone. Explicit types, also when empty: the
+    # browser draws a time axis only for datetime64 and a scale only for floats. (The series stay plain
+    # objects: with pandas' "string" type Gradio 6.31's plot drew no dots.)
+    frame["time"] = pd.to_datetime(frame["time"].astype("float64"), unit="s", utc=True)
+    return frame.astype({"time": "datetime64[ms, UTC]", "value": "float64", "series": object})

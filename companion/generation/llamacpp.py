@@ -6,6 +6,7 @@ thread turns that into a Python iterator so replies stream token by token.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from typing import Iterator, Sequence
@@ -14,6 +15,7 @@ from companion import registry
 from companion.errors import GenerationError
 
 _DONE = object()
+log = logging.getLogger(__name__)
 
 
 class LlamaCppGenerator:
@@ -27,6 +29,8 @@ class LlamaCppGenerator:
         parallel: int = 1,
         adapter: str | None = None,
         prompt_cache_mib: int = 64,
+        merge_adapter: bool = False,
+        cache_dir: str | None = None,
     ):
         import os
 
@@ -36,11 +40,24 @@ class LlamaCppGenerator:
         path = registry.function("llm_gguf")(model)  # MissingModel naming COMPANION_LLM__MODEL
         # The shipped adapter was trained on the embedded SmolLM2 only: another model gets none unless named.
         adapter_path = registry.function("llm_adapter")(adapter, model)  # checked: BadAdapter before llama.cpp
+        self.adapter_path = adapter_path
+        self.merged = adapter_path is not None and merge_adapter
+        if self.merged:
+            # The adapter merged into Q8_0 weights: half the prompt time of a run-time LoRA, but replies that
+            # readers found fit less often (pipelines/llm_merge.py, docs/replies.md): an opt-in, not the default.
+            try:
+                path = registry.function("llm_merged")(path, adapter_path, cache_dir)
+            except (
+                NotImplementedError,
+                ValueError,
+                KeyError,
+            ) as exc:  # a base whose tensor types gguf-py cannot requantize
+                log.warning("serving the adapter unmerged (slower): cannot merge it into %s: %s", path, exc)
+                self.merged = False
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
-        if adapter_path is not None:
+        if adapter_path is not None and not self.merged:
             params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(adapter_path), 1.0)]
-        self.adapter_path = adapter_path
         params.n_ctx = context_tokens * parallel  # llama.cpp splits n_ctx between the slots
         params.n_parallel = parallel
         # llama.cpp keeps the KV state of past prompts in RAM to reuse them, up to 8 GiB by default:
