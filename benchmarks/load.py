@@ -4,12 +4,12 @@ Serves the app (app.build_app, queued as app.main queues it) on 127.0.0.1 in thi
 drives simulated web users through gradio_client, each in its own session: sign in, then chat
 turns, each followed by the memory panel and timeline (the page refreshes them after every turn),
 each user pausing about --think-s seconds between turns (a person reads and types), until the time
-is up. One row per user count, the same warm
-models throughout. Columns: turns per minute; first piece (seconds from sending to the first
-streamed reply text) and whole reply (to the last piece) at p50 and p95; errors; peak RSS of the
-server's process (the app and its models; the clients run in a process of their own). The
-machine's load average is printed too, and a second table of the server's own stage times (the
-`turn` log line of each turn): what of a slow first piece is the model and what is queueing.
+is up. One row per user count, the same warm models throughout. Columns: turns per minute; first
+piece (seconds from sending to the first streamed reply text) and whole reply (to the last piece)
+at p50 and p95; errors; peak RSS of the server's process (the app and its models; the clients run
+in a process of their own). The machine's load average is printed too, and a second table of the
+server's own stage times (the `turn` log line of each turn): what of a slow first piece is the
+model and what is queueing.
 --echo swaps the language model for the echo generator: the app and the rest of the stack alone.
 """
 

@@ -47,11 +47,7 @@ class LlamaCppGenerator:
             # readers found fit less often (pipelines/llm_merge.py, docs/replies.md): an opt-in, not the default.
             try:
                 path = registry.function("llm_merged")(path, adapter_path, cache_dir)
-            except (
-                NotImplementedError,
-                ValueError,
-                KeyError,
-            ) as exc:  # a base whose tensor types gguf-py cannot requantize
+            except (NotImplementedError, ValueError, KeyError) as exc:  # tensor types gguf-py cannot requantize
                 log.warning("serving the adapter unmerged (slower): cannot merge it into %s: %s", path, exc)
                 self.merged = False
         params = xllamacpp.CommonParams()
