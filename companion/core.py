@@ -94,8 +94,7 @@ class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
                 outcome = yield from _stamp_first(self.parts.replies().stream(ctx), marks, asked)
                 if check.check_in:  # the head is unsure: ask, without an alarm (docs/safety.md)
                     line = crisis.check_in_line(check.category)
-                    said = [t["content"] for t in ctx.history if t.get("role") == "assistant"][-1:]
-                    if not (said and line in said[0]):  # once, not on every turn in a row
+                    if not any(line in said for said in ctx.last_replies(1)):  # once, not every turn in a row
                         yield " " + line
                         flagged = (*outcome.flags, "crisis_check_in")
                         outcome = dataclasses.replace(outcome, text=f"{outcome.text} {line}", flags=flagged)

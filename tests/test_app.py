@@ -113,7 +113,7 @@ def test_face_indicator_states():
 def test_timeline_rows_hold_session_and_past_series_in_time_order():
     now = time.time()
     past = [_mood(at=now - 86400 * d) for d in (3, 2, 1)]
-    rows = views.timeline([(now - 10, 0.2, 0.1), (now, 0.3, 0.2)], past, now)
+    rows = views.timeline([(now - 10, 0.2, 0.1), (now, 0.3, 0.2)], past)
     assert rows["series"].value_counts().to_dict() == {
         "valence (past)": 3,
         "arousal (past)": 3,
@@ -124,7 +124,7 @@ def test_timeline_rows_hold_session_and_past_series_in_time_order():
     now_valence = rows[rows["series"] == "valence (now)"]["value"].tolist()
     assert now_valence == [0.2, 0.3]
     assert set(rows["series"]) <= set(views.TIMELINE_COLORS)
-    assert views.timeline([], [], now).empty
+    assert views.timeline([], []).empty
 
 
 def test_the_page_is_never_sent_an_empty_timeline():

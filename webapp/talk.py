@@ -209,7 +209,7 @@ def latest_estimate(companion: Any, user: str, modality: str, since: float) -> A
 def timeline(companion: Any, session: Session):
     now = time.time()
     past = companion.mood_history(session.user, since=now - 14 * 86400) if session.user else []
-    rows = views.timeline(session.points, past, now)
+    rows = views.timeline(session.points, past)
     # None, not an empty frame: Gradio 6.31's plot keeps the encoding of the first frame it is sent,
     # and after an empty one it never draws dots again
     return None if rows.empty else rows

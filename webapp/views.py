@@ -136,7 +136,7 @@ TIMELINE_COLORS = {
 }
 
 
-def timeline(session_points: Sequence[tuple[float, float, float]], past: Sequence[MoodState], now: float):
+def timeline(session_points: Sequence[tuple[float, float, float]], past: Sequence[MoodState]):
     """Valence and arousal over time, as the rows the browser draws (gr.ScatterPlot): one series each
     for this session and for stored past moods. Drawing in the browser keeps the server's CPU for replies:
     a matplotlib figure cost about 65 ms of it after every turn."""

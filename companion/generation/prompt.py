@@ -43,6 +43,10 @@ class TurnContext:
     trend: Trend | None = None  # the mood trend of recent days, when known
     name: str | None = None
 
+    def last_replies(self, n: int) -> list[str]:
+        """Ember's last `n` replies in the history, oldest first."""
+        return [t["content"] for t in self.history if t.get("role") == "assistant"][-n:]
+
 
 # The tables live in prompts/rules/prompt.json, each with why it is there and examples (tests/test_rules.py).
 _RULES = rules.load("prompt")

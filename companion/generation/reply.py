@@ -75,8 +75,7 @@ class ReplyPipeline:
         templated = []
 
         def replace_all(reason_flag: str, text: str | None = None) -> Iterator[str]:
-            recent = [t["content"] for t in ctx.history if t.get("role") == "assistant"][-3:]
-            text = text or fallback_reply(ctx, plan, self.embedder, exclude=recent)
+            text = text or fallback_reply(ctx, plan, self.embedder, exclude=ctx.last_replies(3))
             shown.append(text)
             templated.append(reason_flag)
             flags.append(reason_flag)
