@@ -91,6 +91,7 @@ def run_turn(pipeline: Any, ctx: Any) -> dict[str, Any]:
         "first_s": first if first is not None else whole,
         "whole_s": whole,
         "strategy": outcome.strategy.name if outcome.strategy else None,
+        "judge": outcome.blocks.get("judge", ""),
     }
 
 
@@ -108,7 +109,7 @@ def invented(reply: str, ctx: Any) -> dict[str, bool]:
 # a training set for whoever read them. A new reading draws with a new seed and leaves them out.
 # Each group was drawn from what the groups before it left; 2032 and 2033 from the same pool (they
 # share 23 situations).
-READ_DRAWS = ((2026,), (2027,), (2028,), (2029,), (2030,), (2031,), (2032, 2033))
+READ_DRAWS = ((2026,), (2027,), (2028,), (2029,), (2030,), (2031,), (2032, 2033), (2034,))
 
 
 def _draw(n: int, seed: int, ed: list, es: list) -> list:
@@ -120,7 +121,7 @@ def _draw(n: int, seed: int, ed: list, es: list) -> list:
     return picked
 
 
-def heldout_situations(n: int, seed: int = 2034) -> list[dict[str, Any]]:
+def heldout_situations(n: int, seed: int = 2035) -> list[dict[str, Any]]:
     """Test-split situations with the human reply: ED openings and ESConv turns (>= 8 user words),
     none from a draw read before it (READ_DRAWS); a read seed reproduces its own draw."""
     from pipelines.training.reply_data import read_ed, read_esconv, targets
@@ -240,15 +241,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seed",
         type=int,
-        default=2034,
-        help="draw of situations (2026-2033 were read: --seed 2027 reproduces the quoted pairs of docs/replies.md)",
+        default=2035,
+        help="draw of situations (2026-2034 were read: --seed 2027 reproduces the quoted pairs of docs/replies.md)",
     )
     parser.add_argument("--ppl-examples", type=int, default=300, help="held-out examples for perplexity (0: skip)")
     parser.add_argument("--written", type=int, default=174, help="messages of the written set (0: skip)")
     parser.add_argument(
         "--variants",
         default="tuned,base",
-        help="which models: tuned, base, tuned-merged (the adapter merged into Q8_0 weights)",
+        help="which models: tuned (as shipped, with the reply judge), tuned-nojudge, base (untuned, no judge), "
+        "tuned-merged (the adapter merged into Q8_0 weights)",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--temperature", type=float, help="sampling temperature (default: the settings' default)")
@@ -267,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     from companion.generation.reply import ReplyPipeline
     from companion.memory.retrieval import dated
     from pipelines.embedding import MiniLMEmbedder
+    from pipelines.reply_judge import ReplyJudge
     from pipelines.text import TextEmotionAnalyzer
     from pipelines.training.reply_data import load
     from pipelines.training.reply_memory import MEMORY_NOW, cases, cases_in_context
@@ -288,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         generator = LlamaCppGenerator(
             adapter=llm.adapter, threads=args.threads, merge_adapter=variant == "tuned-merged"
         )
-        pipeline = ReplyPipeline(generator, llm, embedder=embedder)
+        judged = variant not in ("base", "tuned-nojudge")  # the judge learnt the tuned model's replies
+        judge = ReplyJudge(embedder=embedder, analyzer=analyzer) if judged else None
+        pipeline = ReplyPipeline(generator, llm, embedder=embedder, judge=judge)
         run_turn(pipeline, context_for("Hello there.", analyzer))  # warm-up, not counted
         rows = []
         for item in _progress(situations, f"{variant}: held-out situations"):
@@ -359,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def table(results: dict[str, Any]) -> str:
-    variants = [v for v in ("base", "tuned", "tuned-merged") if v in results]
+    variants = [v for v in ("base", "tuned-nojudge", "tuned", "tuned-merged") if v in results]
     lines = ["| measure | " + " | ".join(variants) + " |", "|---|" + "---:|" * len(variants)]
     ppl = results.get("perplexity", {})
     for corpus in ("ed", "esconv", "memory"):
@@ -399,6 +404,13 @@ def table(results: dict[str, Any]) -> str:
             lambda r, p=part: (
                 f"{percentile([x['whole_s'] for x in r[p]], 0.5):.2f} / "
                 f"{percentile([x['whole_s'] for x in r[p]], 0.95):.2f}"
+            ),
+        )
+        row(
+            f"{label}: second sample drawn / shown (reply judge)",
+            lambda r, p=part: (
+                f"{sum('judge' in x and '->' in x['judge'] for x in r[p])} / "
+                f"{sum('resampled' in x['flags'] for x in r[p])}"
             ),
         )
         row(

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from companion import registry
 from companion.config import Settings
 from companion.errors import InvalidInput
-from companion.protocols import Embedder, EmotionAnalyzer, Generator, Synthesizer, Transcriber
+from companion.protocols import Embedder, EmotionAnalyzer, Generator, ReplyJudge, Synthesizer, Transcriber
 from companion.types import MODALITIES, EmotionEstimate
 
 
@@ -29,6 +29,7 @@ class Components:
         transcriber: Transcriber | None = None,
         synthesizer: Synthesizer | None = None,
         replies: Any = None,
+        judge: ReplyJudge | None = None,
     ):
         self.settings = settings
         self._lock = threading.RLock()
@@ -39,6 +40,7 @@ class Components:
             "transcriber": transcriber,
             "synthesizer": synthesizer,
             "replies": replies,
+            "judge": judge,
         }
         self._made.update({k: v for k, v in given.items() if v is not None})
         for modality, analyzer in (analyzers or {}).items():
@@ -96,9 +98,30 @@ class Components:
     def replies(self) -> Any:
         from companion.generation.reply import ReplyPipeline
 
+        llm = self.settings.llm
         return self._get(
-            "replies", lambda: ReplyPipeline(self.generator(), self.settings.llm, embedder=self.embedder())
+            "replies",
+            lambda: ReplyPipeline(self.generator(), llm, embedder=self.embedder(), judge=self.judge()),
         )
+
+    def judge(self) -> ReplyJudge | None:
+        """The reply judge, or None when switched off. It reads with the MiniLM encoder and text heads it
+        learnt from: the app's own embedder and text analyzer are shared when they are those, as by default."""
+        name = self.settings.llm.judge
+        if registry.is_off(name):
+            return None
+
+        def build() -> ReplyJudge:
+            text, embedder = self.analyzer("text"), self.embedder()
+            text_ok = isinstance(text, registry.resolve("text", "minilm")) and not self.settings.analyzers.text_options
+            return registry.create(
+                "judge",
+                name,
+                embedder=embedder if isinstance(embedder, registry.resolve("embedder", "minilm")) else None,
+                analyzer=text if text_ok else None,
+            )
+
+        return self._get("judge", build)
 
     # -- speech --------------------------------------------------------------------------------------
     def transcriber(self) -> Transcriber:

@@ -51,6 +51,12 @@ class LLMSettings(Section):
     prompt_cache_mib: int = Field(64, ge=0, description="llama.cpp's RAM cache of past prompts (MiB; 0 = off)")
     threads: int | None = Field(None, description="CPU threads for generation; None = min(4, cores)")
     seed: int | None = Field(7, description="sampling seed; None = random")
+    # A model learnt from blind readings (pipelines/reply_judge.py): a first sentence it rates below the
+    # floor gets a second sample, and the better rated of the two is shown (docs/replies.md).
+    judge: str = Field("reply-fit", description="reply judge backend (registry name); 'none' = off")
+    judge_floor: float | None = Field(
+        None, ge=0.0, le=1.0, description="draw a second sample below this p(fit); None = the judge's own floor"
+    )
     timeout_s: float = Field(60.0, gt=0, description="openai backend request timeout")
 
 

@@ -68,6 +68,17 @@ class Synthesizer(Protocol):
     def synthesize(self, text: str, *, mood: Any = None) -> tuple[int, Any]: ...
 
 
+@runtime_checkable
+class ReplyJudge(Protocol):
+    """p(a reader finds each reply fits the message); the reply pipeline samples again below `floor`."""
+
+    floor: float
+
+    def score(
+        self, message: str, replies: Sequence[str], history_turns: int = 0, *, message_estimate: Any = None
+    ) -> list[float]: ...
+
+
 # registry kind -> the Protocol its backends satisfy
 PROTOCOLS: Mapping[str, type] = {
     "text": EmotionAnalyzer,
@@ -75,6 +86,7 @@ PROTOCOLS: Mapping[str, type] = {
     "face": EmotionAnalyzer,
     "generator": Generator,
     "embedder": Embedder,
+    "judge": ReplyJudge,
     "transcriber": Transcriber,
     "synthesizer": Synthesizer,
 }

@@ -36,6 +36,9 @@ BACKENDS: Mapping[str, Mapping[str, str]] = {
     "embedder": {
         "minilm": "pipelines.embedding:MiniLMEmbedder",
     },
+    "judge": {
+        "reply-fit": "pipelines.reply_judge:ReplyJudge",
+    },
     "transcriber": {
         "whisper": "pipelines.speech:Transcriber",
     },

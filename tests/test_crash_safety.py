@@ -45,7 +45,7 @@ def run_turns(data_dir: str, url: str, out, round_no: int) -> None:
     from companion.generation.echo import EchoGenerator
 
     bot = Companion(
-        Settings(data_dir=data_dir, store_url=url),
+        Settings(data_dir=data_dir, store_url=url, llm={"judge": "none"}),  # no model in the child: it stays light
         generator=EchoGenerator(),
         embedder=HashEmbedder(),
         analyzers={"text": None},

@@ -81,6 +81,32 @@ def test_each_generator_gets_only_the_settings_it_declares(tmp_path, monkeypatch
     assert made["openai"]["base_url"] == "http://127.0.0.1:9/v1" and "threads" not in made["openai"]
 
 
+def test_the_reply_judge_is_on_by_default_shares_the_minilm_readers_and_switches_off(tmp_path):
+    from companion.components import Components
+    from pipelines.embedding import MiniLMEmbedder
+    from pipelines.reply_judge import ReplyJudge
+    from pipelines.text import TextEmotionAnalyzer
+
+    parts = Components(Settings(data_dir=tmp_path))
+    judge = parts.judge()
+    assert isinstance(judge, ReplyJudge) and parts.replies().judge is judge and 0 < judge.floor < 1
+    assert isinstance(parts.analyzer("text"), TextEmotionAnalyzer) and judge._analyzer is parts.analyzer("text")
+    assert judge._embedder is parts.embedder() and isinstance(judge._embedder, MiniLMEmbedder)
+    off = Components(Settings(data_dir=tmp_path, llm={"judge": "none"}))
+    assert off.judge() is None and off.replies().judge is None
+
+
+def test_missing_judge_weights_say_how_to_retrain_or_switch_off(tmp_path):
+    from pipelines.loading import MissingModel
+    from pipelines.reply_judge import ReplyJudge
+
+    with pytest.raises(MissingModel, match=r"pipelines.training.reply_judge.*COMPANION_LLM__JUDGE=none"):
+        ReplyJudge(weights_dir=str(tmp_path))
+    (tmp_path / "judge.json").write_text("{not json")
+    with pytest.raises(MissingModel, match="unreadable"):
+        ReplyJudge(weights_dir=str(tmp_path))
+
+
 def test_settings_from_env(monkeypatch, tmp_path):
     monkeypatch.setenv("COMPANION_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COMPANION_LLM__BACKEND", "openai")

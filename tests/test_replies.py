@@ -116,6 +116,85 @@ def test_stream_returns_the_outcome_with_strategy_blocks_and_flags():
     assert outcome.blocks["strategy_name"] == "reflection" and "mood" in outcome.blocks
 
 
+class BySeed:
+    """A sampling model at its edge: the reply depends on the seed, as llama.cpp's does."""
+
+    name = "by-seed"
+
+    def __init__(self, replies):
+        self.replies, self.seeds, self.closed = replies, [], 0
+
+    def stream(self, messages, *, seed=None, **kw):
+        self.seeds.append(seed)
+        try:
+            yield from pieces_of(self.replies[seed])
+        finally:
+            self.closed += 1
+
+
+def pieces_of(text):
+    return re.findall(r"\S+\s*", text)
+
+
+class Judge:
+    """A reply judge at the model's edge: fixed ratings per reply."""
+
+    floor = 0.5
+
+    def __init__(self, ratings):
+        self.ratings, self.asked = ratings, []
+
+    def score(self, message, replies, history_turns=0, *, message_estimate=None):
+        self.asked += list(replies)
+        return [self.ratings[r] for r in replies]
+
+
+def test_a_first_sentence_judged_below_the_floor_gets_a_second_sample_and_the_better_is_shown():
+    low, high = "I think it's a good idea to have a plan.", "Congratulations, you worked so hard for this!"
+    generator = BySeed({7: low + " More.", 8: high + " How do you feel?"})
+    judge = Judge({low: 0.3, high: 0.8})
+    pieces, outcome = run(ReplyPipeline(generator, LLM, judge=judge), ctx("I got the job!", "joy"))
+    assert generator.seeds == [7, 8] and judge.asked == [low, high]
+    assert outcome.text.startswith(high) and "".join(pieces).startswith(high) and low not in outcome.text
+    assert "resampled" in outcome.flags and outcome.blocks["judge"] == "0.30 -> 0.80"
+    assert generator.closed == 2  # both samples stopped: no slot left decoding
+
+
+@pytest.mark.parametrize(
+    "first_rating,second_rating,sampled,shown",
+    [(0.7, 0.9, [7], "first"), (0.3, 0.2, [7, 8], "first"), (0.3, 0.3, [7, 8], "first")],
+    ids=["above-floor-one-sample", "second-worse", "tie-keeps-first"],
+)
+def test_the_first_sample_is_kept_unless_a_second_is_judged_better(first_rating, second_rating, sampled, shown):
+    first, second = "That's wonderful news.", "Oh no, that sounds hard."
+    generator = BySeed({7: first, 8: second})
+    judge = Judge({first: first_rating, second: second_rating})
+    _, outcome = run(ReplyPipeline(generator, LLMSettings(), judge=judge), ctx("I got the job!", "joy"))
+    assert generator.seeds == sampled and outcome.text == first and "resampled" not in outcome.flags
+
+
+def test_a_second_sample_that_fails_the_checks_is_never_shown():
+    first, second = "That sounds stressful.", "Call 555-0142 for help."
+    generator = BySeed({7: first, 8: second})
+    judge = Judge({first: 0.1, second: 0.99})
+    _, outcome = run(ReplyPipeline(generator, LLMSettings(), judge=judge), ctx("Work is a lot.", "sadness"))
+    assert outcome.text == first and judge.asked == [first]
+
+
+def test_the_shipped_judge_rates_a_reply_that_fits_above_one_that_misreads_the_feeling():
+    from pipelines.reply_judge import ReplyJudge
+
+    judge = ReplyJudge()
+    cases = [
+        ("I got the job I interviewed for!", "Congratulations! You must be so proud.", "I'm so sorry to hear that."),
+        ("My dog died this morning.", "I'm so sorry. Losing a dog is like losing family.", "That's great news!"),
+    ]
+    for message, fits, misreads in cases:
+        good, bad = judge.score(message, [fits, misreads])
+        assert 0 <= bad < good <= 1, (message, good, bad)
+    assert 0.2 < judge.floor < 0.8
+
+
 def test_a_failing_first_sentence_is_replaced_and_flagged(embedder):
     bad = "Call the grief hotline at 555-0142 or see www.grief.example. I lost my mom too."
     pieces, outcome = run(

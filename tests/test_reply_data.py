@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 
+import numpy as np
 import pytest
 
 from companion.config import FusionSettings
@@ -143,9 +145,59 @@ def test_a_new_reading_draw_shares_no_situation_with_a_read_one():
     def texts(seed):
         return {s["text"] for s in heldout_situations(160, seed)}
 
-    fresh = texts(2034)
+    fresh = texts(2035)
     assert len(fresh) == 160
     for group in READ_DRAWS:
         for seed in group:
             assert not fresh & texts(seed), seed
     assert len(texts(2032) & texts(2033)) == 23  # drawn from one pool, as read
+    # the reply judge learnt from read situations only: a new reading measures it on unseen ones
+    from pipelines.training.reply_judge import load_rows
+
+    assert not fresh & {row["user"] for row in load_rows()}
+
+
+def test_readings_are_collected_as_addresses_and_replies_never_as_dataset_text(tmp_path):
+    """`reply_judge collect` keeps what the project may keep: the situation's address, Ember's reply and
+    the verdict; the dataset's text is read back from ../shared/datasets by load_rows."""
+    from benchmarks.eval_replies import heldout_situations
+    from pipelines.training import reply_judge
+
+    situations = heldout_situations(4, 2026)
+    lines, key, reading = ["# Replies to read", ""], {}, {}
+    for k, s in enumerate(situations):
+        ember = "A" if k % 2 == 0 else "B"
+        replies = {ember: f"Ember reply {k}.", "B" if ember == "A" else "A": s["human"]}
+        key[s["id"]] = ember
+        reading[s["id"]] = {"A": k % 2, "B": 1, "prefer": "tie"}
+        lines.append(f"## {s['id']}")
+        lines += [f"- earlier, {'User' if t['role'] == 'user' else 'Responder'}: {t['content']}" for t in s["history"]]
+        lines += [
+            f"- **User** (feeling they named: x): {s['text']}",
+            f"- **A**: {replies['A']}",
+            f"- **B**: {replies['B']}",
+            "",
+        ]
+    (tmp_path / "ab_tuned.md").write_text("\n".join(lines))
+    (tmp_path / "key_tuned.json").write_text(json.dumps(key))
+    (tmp_path / "reading_tuned.json").write_text(json.dumps(reading))
+    (tmp_path / "key_base.json").write_text(json.dumps(key))  # the untuned model's readings are left out
+    rows = reply_judge.collect([tmp_path])
+    assert [r["reply"] for r in rows] == [f"Ember reply {k}." for k in range(4)]
+    assert [r["fit"] for r in rows] == [0, 1, 0, 1]  # Ember is A (read k % 2 = 0) for even k, B (read 1) for odd
+    assert all(set(r) == {"conv_id", "index", "reply", "fit", "reading"} for r in rows)
+    data = tmp_path / "judgments.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [r["user"] for r in reply_judge.load_rows(data)] == [s["text"] for s in situations]
+
+
+@pytest.mark.slow
+def test_the_reply_judge_retrains_to_the_shipped_weights(tmp_path):
+    from pipelines import loading
+    from pipelines.training import reply_judge
+
+    assert reply_judge.main(["--out", str(tmp_path)]) == 0
+    shipped = json.loads((loading.WEIGHTS_DIR / "reply_judge" / "judge.json").read_text())
+    again = json.loads((tmp_path / "judge.json").read_text())
+    assert again["floor"] == pytest.approx(shipped["floor"], abs=2e-3)
+    assert np.allclose(again["weights"], shipped["weights"], atol=2e-3)

@@ -5,6 +5,10 @@
 sentence is shown as soon as it is complete and has passed the checks in `checks.py` (no invented
 numbers, links or names, no claim to be human). A first sentence that fails is replaced by a
 curated reply; a later one is dropped. Either way the flags say so.
+
+With a judge (pipelines/reply_judge.py, learnt from blind readings), a first sentence judged below its
+floor is held back while a second sample is drawn; the better judged of the two is shown ("resampled"
+in the flags when it is the second). Only those turns, about a fifth, pay for a second sample.
 """
 
 from __future__ import annotations
@@ -53,13 +57,20 @@ def pieces(text: str) -> list[str]:
     return re.findall(r"\S+\s*", text)
 
 
+def _fails(sentence: str, known: str, ctx: TurnContext) -> bool:
+    return bool(checks.problems(sentence, known) or checks.misattributed(sentence, ctx.facts))
+
+
 class ReplyPipeline:
     """Plan a strategy, build the prompt, stream one sample through the per-sentence checks."""
 
-    def __init__(self, generator: Any, llm: Any, *, embedder: Any = None):
+    def __init__(self, generator: Any, llm: Any, *, embedder: Any = None, judge: Any = None):
         self.generator = generator
         self.llm = llm
         self.embedder = embedder
+        self.judge = judge
+        floor = getattr(llm, "judge_floor", None)
+        self.floor = floor if floor is not None else getattr(judge, "floor", 0.0)
 
     def stream(self, ctx: TurnContext) -> Iterator[str]:
         plan = make_plan(ctx)
@@ -83,7 +94,7 @@ class ReplyPipeline:
 
         # The embedded model reads and writes English only (its training turns are English): a message in
         # another language gets the curated line that says so, in place of garbled text in that language.
-        sentences = iter(()) if "foreign" in plan.situation else self._sentences(messages)
+        sentences = iter(()) if "foreign" in plan.situation else self._judged(messages, ctx, known, blocks, flags)
         try:
             for sentence in sentences:
                 found = checks.problems(sentence, known)
@@ -125,11 +136,54 @@ class ReplyPipeline:
             problems=tuple(problems),
         )
 
-    def _sentences(self, messages: list[dict[str, str]]) -> Iterator[str]:
+    def _judged(self, messages, ctx: TurnContext, known: str, blocks: dict, flags: list) -> Iterator[str]:
+        """The sample's sentences, or a second sample's when the judge rates its first sentence better."""
+        sample = self._sentences(messages)
+        try:
+            head = next(sample, None)
+            if head is None:
+                return
+            if self.judge is None or _fails(head, known, ctx):  # a failing sentence is the checks' to handle
+                yield head
+                yield from sample
+                return
+            turns = min(3, len(ctx.history))
+            read = next((e for e in ctx.estimates if e.modality == "text"), None)  # the turn's own reading
+            score = self.judge.score(ctx.text, [head], turns, message_estimate=read)[0]
+            blocks["judge"] = f"{score:.2f}"
+            if score >= self.floor:
+                yield head
+                yield from sample
+                return
+            sample.close()  # frees the llama.cpp slot for the second sample
+            second = self._sentences(messages, seed_offset=1)
+            try:
+                other = next(second, None)
+                if other is not None and not _fails(other, known, ctx):
+                    other_score = self.judge.score(ctx.text, [other], turns, message_estimate=read)[0]
+                    blocks["judge"] += f" -> {other_score:.2f}"
+                    if other_score > score:
+                        flags.append("resampled")
+                        yield other
+                        yield from second
+                        return
+                yield head  # the first sample's continuation was given up for the second
+            finally:
+                second.close()
+        finally:
+            sample.close()
+
+    def _sentences(self, messages: list[dict[str, str]], *, seed_offset: int = 0) -> Iterator[str]:
         """Whole sentences as the model writes them; a final fragment only when nothing else came."""
         llm = self.llm
+        seed = None if llm.seed is None else llm.seed + seed_offset
         stream = self.generator.stream(
-            messages, max_tokens=llm.max_tokens, temperature=llm.temperature, top_p=llm.top_p, seed=llm.seed, stop=STOP
+            messages,
+            max_tokens=llm.max_tokens,
+            temperature=llm.temperature,
+            top_p=llm.top_p,
+            seed=seed,
+            stop=STOP,
         )
         buffer, emitted = "", 0
         try:  # a backend reports its failures as GenerationError; anything else is a bug and propagates
