@@ -195,6 +195,43 @@ def test_the_shipped_judge_rates_a_reply_that_fits_above_one_that_misreads_the_f
     assert 0.2 < judge.floor < 0.8
 
 
+@pytest.mark.parametrize(
+    "question, facts, expected",
+    [
+        ("What's my name?", ("The user's name is Maria.", "The user's sister is Ana."), "Your name is Maria."),
+        ("Do you remember my name?", ("The user's sister is Ana.",), "I don't think you've told me your name yet."),
+        (
+            "What do you remember about me?",
+            ("The user's sister is Ana.", "The user's name is Maria.", "The user works as nurse."),
+            "Here's what you've told me: your name is Maria, your sister is Ana and you work as a nurse.",
+        ),
+        ("Do you know anything about me?", (), "You haven't told me much about yourself yet."),
+    ],
+)
+def test_questions_about_what_i_remember_are_answered_from_the_stored_facts(question, facts, expected):
+    generator = Scripted(["I don't think you've told me much yet."])  # what the model said, asked these
+    _, outcome = run(ReplyPipeline(generator, LLMSettings()), ctx(question, "neutral", facts=facts))
+    assert outcome.text.startswith(expected) and outcome.flags[0] == "recalled" and generator.sent == 0
+
+
+def test_a_long_memory_is_said_in_part_with_a_pointer_to_the_panel():
+    facts = (
+        "The user's name is Ana.",
+        *(
+            f"The user's {r} is {n}."
+            for r, n in zip(
+                ("sister", "brother", "boss", "cousin", "dog", "cat", "roommate"),
+                ("Bo", "Cy", "Di", "Ed", "Rex", "Tom", "Al"),
+            )
+        ),
+    )
+    _, outcome = run(
+        ReplyPipeline(Scripted([]), LLMSettings()), ctx("What do you know about me?", "neutral", facts=facts)
+    )
+    assert outcome.text.startswith("Here's what you've told me: your name is Ana,") and "Al" in outcome.text
+    assert "Bo" not in outcome.text and outcome.text.endswith("There's more in your memory panel.")
+
+
 def test_a_failing_first_sentence_is_replaced_and_flagged(embedder):
     bad = "Call the grief hotline at 555-0142 or see www.grief.example. I lost my mom too."
     pieces, outcome = run(

@@ -42,6 +42,7 @@ _EMOJI_FEELINGS = {r.name.removeprefix("emoji_"): r.words for r in _RULES.group(
 _ADVICE = _RULES.regex("advice")
 _INFO = _RULES.regex("info")
 _SOCIAL = _RULES.regex("social")
+_RECALL = {kind: _RULES.regex(kind) for kind in ("recall_name", "recall_all")}  # answered from the facts
 _LOSS = _RULES.regex("loss")  # a death, or "lost my <family member, friend or pet>"
 _ENGLISH = _RULES["english"].wordset
 _FOREIGN = _RULES["foreign"].wordset
@@ -56,7 +57,9 @@ class Plan:
     feeling: str  # the user's feeling the reply responds to (an EMOTIONS label or "unknown")
     prompt: str  # which strategy prompt to use: a strategy name, or "checkin"
     wants_question: bool = False
-    situation: tuple[str, ...] = ()  # no_words | foreign | injection | advice | info | social | loss
+    situation: tuple[
+        str, ...
+    ] = ()  # no_words | foreign | injection | recall_name | recall_all | advice | info | social | loss
 
 
 def words_in(text: str) -> list[str]:
@@ -142,6 +145,10 @@ def plan(ctx: TurnContext) -> Plan:
             feeling="unknown",
             question=True,
         )
+    recall = next((kind for kind, rx in _RECALL.items() if rx.search(text)), None)
+    if recall:
+        situation.append(recall)
+        return make("other", "they ask what I remember about them: say it from the stored facts, nothing more", "calm")
     if _LOSS.search(text):
         situation.append("loss")
     if mood.known and (mood.incongruent or mood.disagreeing):

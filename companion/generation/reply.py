@@ -22,6 +22,7 @@ from companion.generation import checks
 from companion.generation.fallback import fallback_reply, not_told
 from companion.generation.planner import plan as make_plan
 from companion.generation.prompt import TurnContext, build_messages
+from companion.generation.recall import recall_reply
 from companion.types import Strategy
 
 __all__ = ["ReplyOutcome", "ReplyPipeline", "TurnContext"]
@@ -80,6 +81,11 @@ class ReplyPipeline:
         flags = ["injection_suspected"] if "injection" in plan.situation else []
         if plan.prompt == "checkin_trend":
             flags.append("checkin_trend")  # core asks about a low trend at most once a day
+        recall = next((s for s in plan.situation if s.startswith("recall_")), None)
+        if recall:  # said from the stored facts, not by the model (recall.py says why)
+            text = recall_reply(recall, ctx.facts)
+            yield from pieces(text)
+            return ReplyOutcome(text=text, strategy=plan.strategy, flags=("recalled", *flags), blocks=blocks)
         known = checks.known_text(ctx)  # every stored fact is in it, the prompt's few included
         shown: list[str] = []
         problems: list[str] = []

@@ -89,6 +89,15 @@ def _patterns():
     # Names must be capitalised, so only the lead-in words are case-insensitive.
     yield "name", re.compile(r"(?i:\bmy name(?:'s| is))\s+" + _NAME), None
     yield "name", re.compile(r"(?i:\b(?:call me|i am called|i'm called))\s+" + _NAME), None
+    # "Hi, I'm Maria." introduces a name; a bare "I'm X" does not ("I'm Canadian", "I'm Done"), so only after a
+    # greeting, and only when the name ends the clause ("Hi, I'm New here" is no name)
+    yield (
+        "name",
+        re.compile(
+            r"(?i:\b(?:hi|hello|hey|hiya)\b[\s,!.]*(?:there[\s,!.]*)?(?:i'm|i am|im|it's|this is))\s+" + _NAME + _STOP
+        ),
+        None,
+    )
     yield (
         "relation",
         re.compile(rf"(?i:\bmy ({rel})(?:'s name is| is called| is named| named| called|,)?)\s+" + _NAME),
@@ -144,3 +153,28 @@ def extract_facts(text: str) -> list[Fact]:
             fact = Fact(kind, key, value, _TEMPLATES[kind].format(key=key, value=value))
             found.setdefault((kind, key, value.lower()), fact)
     return list(found.values())
+
+
+_SAID_TO_THEM = (  # the store's sentences (_TEMPLATES), turned to the user
+    (re.compile(r"^The user's (.+?) is (.+)\.$"), lambda m: f"your {m[1]} is {m[2]}"),
+    (re.compile(r"^The user works as (.+)\.$"), lambda m: f"you work as {_article(m[1])}"),
+    (re.compile(r"^The user lives in (.+)\.$"), lambda m: f"you live in {m[1]}"),
+    (re.compile(r"^The user likes (.+)\.$"), lambda m: f"you like {m[1]}"),
+    (re.compile(r"^The user dislikes (.+)\.$"), lambda m: f"you don't like {m[1]}"),
+)
+
+
+def _article(job: str) -> str:
+    if re.match(r"(?i)(?:an?|the|my|self)\b", job):
+        return job
+    return ("an " if job[:1].lower() in "aeiou" else "a ") + job
+
+
+def said_to_user(fact: str) -> str | None:
+    """A stored fact said to the user ("The user's sister is Ana." -> "your sister is Ana"); None for a
+    sentence not in the store's wording."""
+    for pattern, say in _SAID_TO_THEM:
+        match = pattern.match(fact.strip())
+        if match:
+            return say(match)
+    return None
