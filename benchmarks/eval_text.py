@@ -4,7 +4,8 @@ Prints GoEmotions test macro-F1 (multi-label protocol and argmax), per-class F1 
 confusion matrix; EmoBank dev Pearson r for valence and arousal; calibration (ECE before and
 after temperature scaling); F1 per class on the held-out (test split, by conversation) user turns
 of EmpatheticDialogues and ESConv; the everyday valence table (benchmarks/data/valence_table.jsonl:
-dismissals such as "I'm fine, it's whatever" must read slightly negative, never joy); latency per
+dismissals such as "I'm fine, it's whatever" must read slightly negative, never joy); plain held-out
+statements (benchmarks/data/statements_eval.jsonl: "I teach maths" is no fear); latency per
 single sentence (all three heads, one pass) and sentences/s batched.
 Runs the shipped analyzer exactly as the app does (same preprocessing, windows, float32).
 """
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     dialogue_table(analyzer, args.data, args.limit)
     valence_table(analyzer)
+    statements_table(analyzer)
     return 0
 
 
@@ -186,6 +188,29 @@ def valence_table(analyzer) -> None:
                     f"{e.confidence:.2f}",
                     "yes" if ok else "NO",
                 ]
+                for r, e, ok in zip(rows, ests, right)
+            ],
+        )
+    )
+
+
+def statements_table(analyzer) -> None:
+    """Plain statements ("I teach maths at a secondary school.") must not read as a negative feeling:
+    the reply would be sympathy for a job. benchmarks/data/statements_eval.jsonl was written apart
+    from the training statements (other names, jobs, wordings) and is never trained on."""
+    import json
+
+    path = Path(__file__).resolve().parent / "data" / "statements_eval.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    ests = analyzer.analyze_batch([r["text"] for r in rows])
+    negative = {"sadness", "anger", "fear", "disgust"}
+    right = [e.label not in negative and e.valence > -0.1 for e in ests]
+    print(f"\nPlain statements (held out): {sum(right)}/{len(rows)} read as neutral or joy with valence > -0.1\n")
+    print(
+        table(
+            ["statement", "label", "confidence", "valence", "ok"],
+            [
+                [r["text"], e.label, f"{e.confidence:.2f}", f"{e.valence:+.2f}", "yes" if ok else "NO"]
                 for r, e, ok in zip(rows, ests, right)
             ],
         )

@@ -29,7 +29,7 @@ def test_say_remembers_facts_across_processes(tmp_path):
     second = run(tmp_path, "say", "--user", "alice", "--json", "What do you remember about me?")
     reply = json.loads(second.stdout)
     assert "Alice" in reply["context"]["facts"] and "hiking" in reply["context"]["facts"]
-    assert reply["text"].strip()
+    assert "your name is Alice and you like hiking" in reply["text"] and "recalled" in reply["flags"]
     assert reply["mood"]["label"] in ("neutral", "joy", "sadness", "anger", "fear", "surprise", "disgust")
     assert reply["estimates"][0]["modality"] == "text"
 

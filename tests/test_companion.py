@@ -50,7 +50,9 @@ def test_facts_are_remembered_across_instances(tmp_path):
     reply = bot.respond("alice", "What do you remember about me?")
     assert "The user's name is Alice." in reply.context["facts"]
     assert "The user likes hiking." in reply.context["facts"]
-    assert "Alice" in gen.calls[-1][0]["content"]
+    assert "your name is Alice and you like hiking" in reply.text and not gen.calls  # said from the facts
+    bot.respond("alice", "I had a long day at work.")
+    assert "Alice" in gen.calls[-1][0]["content"]  # and the model's prompt carries them
     assert [f["value"] for f in bot.export("alice")["facts"]] == ["Alice", "hiking"]
 
 

@@ -3,7 +3,8 @@
 Dismissals ("I'm fine, it's whatever") must read as unsure and slightly negative, never as joy:
 a reply that celebrates "whatever" misreads the person. The table is benchmarks/data/valence_table.jsonl
 (`python -m companion eval text` prints it); none of its dismissals is in the written training
-dismissals (benchmarks/data/masking_train.jsonl), which the first test checks.
+dismissals (benchmarks/data/masking_train.jsonl), which the first test checks. Plain statements
+("I work as a nurse.") must not read as a negative feeling (benchmarks/data/statements_eval.jsonl).
 """
 
 from __future__ import annotations
@@ -51,3 +52,14 @@ def test_dismissals_read_unsure_slightly_negative_never_joy(analyzer, text):
 def test_clear_phrases_keep_their_direction(analyzer, row):
     est = analyzer.analyze(row["text"])
     assert est.valence * row["direction"] > 0.05, (row["text"], est.valence)
+
+
+STATEMENTS = [json.loads(line)["text"] for line in (DATA / "statements_eval.jsonl").read_text().splitlines() if line]
+
+
+@pytest.mark.parametrize("text", STATEMENTS, ids=[t[:24] for t in STATEMENTS])
+def test_plain_statements_read_level_not_as_a_negative_feeling(analyzer, text):
+    """'I teach maths at a secondary school.' read as fear got 'I'm sorry to hear that.' These statements
+    were written apart from the training ones (statements_train.jsonl) and are never trained on."""
+    est = analyzer.analyze(text)
+    assert est.label not in ("sadness", "anger", "fear", "disgust") and est.valence > -0.1, (est.label, est.valence)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from companion.types import EMOTIONS
@@ -51,11 +52,17 @@ def test_crisis_negatives_leave_out_turns_that_may_be_a_real_crisis():
     assert not [t for t, k in zip(dev.texts, dev.kinds) if k.startswith("written") and t.lower() in written]
 
 
-def test_masking_rows_are_distributions_with_negative_valence():
-    texts, target, affect = td.masking_rows()
-    assert len(texts) == len(target) == len(affect) >= 40
-    assert abs(target.sum(1) - 1).max() < 1e-6 and (affect[:, 0] < 0).all()
-    assert (target[:, EMOTIONS.index("joy")] == 0).all()
+def test_written_rows_teach_dismissals_as_low_and_plain_statements_as_level():
+    assert td.masking_rows()[0] == [r["text"] for r in td.read_jsonl(td.MASKING_TRAIN)]  # statements: opt-in
+    texts, target, affect = td.masking_rows(statements=True)
+    assert len(texts) == len(target) == len(affect) >= 40 and abs(target.sum(1) - 1).max() < 1e-6
+    dismissals = np.array([t in {r["text"] for r in td.read_jsonl(td.MASKING_TRAIN)} for t in texts])
+    assert dismissals.sum() >= 40 and (~dismissals).sum() >= 100
+    assert (affect[dismissals, 0] < 0).all() and (target[dismissals, EMOTIONS.index("joy")] == 0).all()
+    statements = target[~dismissals]
+    assert (statements[:, EMOTIONS.index("neutral")] >= 0.5).all() and (np.abs(affect[~dismissals, 0]) <= 0.1).all()
+    held_out = {json.loads(line)["text"] for line in (td.ROOT / "benchmarks/data/statements_eval.jsonl").open()}
+    assert not held_out & set(texts)  # the eval statements are never trained on
 
 
 def test_sentences_split_a_turn_and_skip_one_word_pieces():

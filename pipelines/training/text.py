@@ -60,6 +60,11 @@ def parse_args(argv):
     p.add_argument("--dialogue-repeat", type=int, default=2, help="ED/ESConv emotion rows count this many times")
     p.add_argument("--crisis-recall", type=float, default=0.95, help="recall the crisis threshold keeps on dev")
     p.add_argument("--no-dialogue", action="store_true", help="train without ED/ESConv (CC BY-NC) rows")
+    p.add_argument(
+        "--statements",
+        action="store_true",
+        help="also learn the written plain statements as neutral (tried, not shipped: docs/text.md)",
+    )
     p.add_argument("--limit", type=int, default=None, help="use only the first N rows of each set (smoke test)")
     p.add_argument("--cache", type=Path, default=None, help="reuse encoder states saved here (development)")
     return p.parse_args(argv)
@@ -233,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     eb_train, eb_dev = emobank(args.data, "train"), emobank(args.data, "dev")
     crisis_train, crisis_counts = td.crisis_rows(args.data, "train", dialogue=not args.no_dialogue)
     crisis_dev, crisis_dev_counts = td.crisis_rows(args.data, "dev", dialogue=not args.no_dialogue)
-    mask_texts, mask_target, mask_affect = td.masking_rows()
+    mask_texts, mask_target, mask_affect = td.masking_rows(statements=args.statements)
     dlg = None if args.no_dialogue else {s: td.dialogue_emotion(args.data, s) for s in ("train", "dev")}
 
     st = {f"goe_{s}": encode(f"goemotions_{s}", d.texts) for s, d in sets.items()}

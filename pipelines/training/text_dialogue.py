@@ -31,6 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CRISIS_TRAIN = ROOT / "benchmarks" / "data" / "crisis_train.jsonl"
 CRISIS_EVAL = ROOT / "benchmarks" / "data" / "crisis_eval.jsonl"
 MASKING_TRAIN = ROOT / "benchmarks" / "data" / "masking_train.jsonl"
+# Plain statements ("I work as a nurse and I live in Lisbon.") read as fear 0.47: the dialogue rows teach
+# that a first-person turn carries a feeling (ED and ESConv have no neutral turns); these teach the other
+# case. Opt-in (`--statements`): the heads they give change the reply model's moods, and wait for its retrain.
+STATEMENTS_TRAIN = ROOT / "benchmarks" / "data" / "statements_train.jsonl"
 CRISIS_CLASSES = ("none", "self_harm", "danger")
 
 # ED's 32 situation labels, following GoEmotions' own Ekman grouping where it names the feeling
@@ -199,9 +203,10 @@ def crisis_rows(
     return rows, counts
 
 
-def masking_rows() -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Written dismissals: (texts, emotion target distributions (n, 7), (valence, arousal) (n, 2))."""
-    data = read_jsonl(MASKING_TRAIN)
+def masking_rows(statements: bool = False) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Written dismissals (and plain statements): (texts, emotion target distributions (n, 7), (valence,
+    arousal) (n, 2))."""
+    data = read_jsonl(MASKING_TRAIN) + (read_jsonl(STATEMENTS_TRAIN) if statements else [])
     target = np.zeros((len(data), len(EMOTIONS)), np.float32)
     affect = np.zeros((len(data), 2), np.float32)
     for i, row in enumerate(data):
