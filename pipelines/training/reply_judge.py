@@ -156,9 +156,14 @@ def flag_table(y, p, floor: float, label: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "collect":
-        rows = collect([Path(a) for a in argv[1:]])
-        DATA.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        print(f"wrote {len(rows)} readings to {DATA}: {dict(Counter(r['reading'] for r in rows))}")
+        had = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+        seen = {json.dumps(r, sort_keys=True) for r in had}
+        new = [r for r in collect([Path(a) for a in argv[1:]]) if json.dumps(r, sort_keys=True) not in seen]
+        DATA.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in had + new), encoding="utf-8")
+        print(
+            f"added {len(new)} readings to {DATA} ({len(had) + len(new)} in all): "
+            f"{dict(Counter(r['reading'] for r in new))}"
+        )
         return 0
     p = argparse.ArgumentParser(prog="python -m pipelines.training.reply_judge", description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)

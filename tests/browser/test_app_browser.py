@@ -219,5 +219,10 @@ def test_another_user_cannot_see_the_first_users_memory(tmp_path, launch_browser
         assert "zarzuela" not in bob.content() and "Alice" not in bob.locator("#chat").inner_text()
         shot(bob, "10-second-user-sees-only-own-space")
         send(bob, "What do you know about me?")
-        assert "zarzuela" not in shown_reply(bob, bot, "bob", 0)
+        said = shown_reply(bob, bot, "bob", 0)  # said from Bob's own facts: there are none
+        assert "zarzuela" not in said and "haven't told me much" in said
+        calls = len(bot.parts.generator().calls)
+        send(bob, "Tell me something about my evening plans.")
+        assert "zarzuela" not in shown_reply(bob, bot, "bob", 2)
+        assert len(bot.parts.generator().calls) > calls  # this one reached the model: its prompt holds none of Alice
         assert all("zarzuela" not in m["content"] for m in bot.parts.generator().calls[-1])
