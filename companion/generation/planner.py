@@ -57,9 +57,8 @@ class Plan:
     feeling: str  # the user's feeling the reply responds to (an EMOTIONS label or "unknown")
     prompt: str  # which strategy prompt to use: a strategy name, or "checkin"
     wants_question: bool = False
-    situation: tuple[
-        str, ...
-    ] = ()  # no_words | foreign | injection | recall_name | recall_all | advice | info | social | loss
+    # no_words | foreign | injection | recall_name | recall_all | advice | info | social | loss
+    situation: tuple[str, ...] = ()
 
 
 def words_in(text: str) -> list[str]:
