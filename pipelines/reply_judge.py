@@ -114,7 +114,9 @@ class ReplyJudge:
         if not replies:
             return []
         embedder, analyzer = self._parts()
-        if message_estimate is not None and getattr(message_estimate, "source", None) == analyzer_source(analyzer):
+        if message_estimate is not None and getattr(message_estimate, "source", None) == getattr(
+            analyzer, "source", None
+        ):
             vectors = np.asarray(embedder.embed([message, *replies]), np.float32)  # one batch, one pass
             user_vec, reply_vecs = vectors[0], vectors[1:]
             user_affect = estimate_row(message_estimate)
@@ -130,7 +132,3 @@ class ReplyJudge:
                 "retrain with `python -m pipelines.training.reply_judge`"
             )
         return [float(p) for p in 1 / (1 + np.exp(-(rows @ self.weights + self.bias)))]
-
-
-def analyzer_source(analyzer) -> str | None:
-    return getattr(analyzer, "source", None)

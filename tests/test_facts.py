@@ -64,16 +64,17 @@ def test_fact_values_cannot_carry_markup():
     ],
 )
 def test_every_stored_fact_can_be_said_to_the_user(fact, said):
-    from companion.memory.facts import said_to_user
+    from companion.memory.facts import read_back, said_to_user
 
-    assert said_to_user(fact) == said
+    found = read_back(fact)
+    assert (said_to_user(found) if found else None) == said
 
 
 def test_every_fact_the_extractor_stores_can_be_said_back():
-    from companion.memory.facts import said_to_user
+    from companion.memory.facts import read_back, said_to_user
 
     text = (
         "Hi, I'm Maria. My sister Ana is visiting. I work as a nurse, I live in Lisbon, I love hiking and I hate rain."
     )
     facts = extract_facts(text)
-    assert len(facts) == 6 and all(said_to_user(f.text) for f in facts)
+    assert len(facts) == 6 and all(read_back(f.text) == f and said_to_user(f) for f in facts)

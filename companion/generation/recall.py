@@ -11,23 +11,24 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from companion.memory.facts import said_to_user
+from companion.memory.facts import read_back, said_to_user
 
 MAX_FACTS = 6  # a reply, not a report: the memory panel lists them all
 
 
 def recall_reply(kind: str, facts: Sequence[str]) -> str:
     """`kind` is the planner's situation: recall_name or recall_all."""
-    said = [s for s in (said_to_user(f) for f in facts) if s]
-    names = [s for s in said if s.startswith("your name is ")]
+    known = [f for f in map(read_back, facts) if f]
+    names = [f for f in known if f.kind == "name"]
     if kind == "recall_name":
         if names:
-            return f"Your name is {names[-1].removeprefix('your name is ')}."
+            return f"Your name is {names[-1].value}."
         return "I don't think you've told me your name yet. What should I call you?"
-    if not said:
+    if not known:
         return "You haven't told me much about yourself yet. I'd love to hear about you."
-    others = [s for s in said if s not in names]
+    others = [f for f in known if f.kind != "name"]
     chosen = names[-1:] + others[-(MAX_FACTS - len(names[-1:])) :]  # the name, then the latest others
-    listed = chosen[0] if len(chosen) == 1 else ", ".join(chosen[:-1]) + " and " + chosen[-1]
-    more = " There's more in your memory panel." if len(said) > len(chosen) else ""
+    said = [said_to_user(f) for f in chosen]
+    listed = said[0] if len(said) == 1 else ", ".join(said[:-1]) + " and " + said[-1]
+    more = " There's more in your memory panel." if len(known) > len(chosen) else ""
     return f"Here's what you've told me: {listed}.{more}"

@@ -155,26 +155,45 @@ def extract_facts(text: str) -> list[Fact]:
     return list(found.values())
 
 
-_SAID_TO_THEM = (  # the store's sentences (_TEMPLATES), turned to the user
-    (re.compile(r"^The user's (.+?) is (.+)\.$"), lambda m: f"your {m[1]} is {m[2]}"),
-    (re.compile(r"^The user works as (.+)\.$"), lambda m: f"you work as {_article(m[1])}"),
-    (re.compile(r"^The user lives in (.+)\.$"), lambda m: f"you live in {m[1]}"),
-    (re.compile(r"^The user likes (.+)\.$"), lambda m: f"you like {m[1]}"),
-    (re.compile(r"^The user dislikes (.+)\.$"), lambda m: f"you don't like {m[1]}"),
-)
+# The store's sentences read back into facts. The patterns are made from _TEMPLATES, so they follow its
+# wording; "name" comes before "relation" there, which would also match "The user's name is ...".
+_READ_BACK = [
+    (
+        kind,
+        re.compile(
+            "^" + re.escape(template).replace(r"\{key\}", "(?P<key>.+?)").replace(r"\{value\}", "(?P<value>.+)") + "$"
+        ),
+    )
+    for kind, template in _TEMPLATES.items()
+]
+_TO_USER = {
+    "name": "your name is {value}",
+    "likes": "you like {value}",
+    "dislikes": "you don't like {value}",
+    "relation": "your {key} is {value}",
+    "job": "you work as {value}",
+    "place": "you live in {value}",
+}
+
+
+def read_back(sentence: str) -> Fact | None:
+    """The fact a stored sentence says ("The user's sister is Ana." -> relation, sister, Ana); None for a
+    sentence not in the store's wording."""
+    sentence = sentence.strip()
+    for kind, pattern in _READ_BACK:
+        match = pattern.match(sentence)
+        if match:
+            return Fact(kind, match.groupdict().get("key") or "", match["value"], sentence)
+    return None
+
+
+def said_to_user(fact: Fact) -> str:
+    """The fact said to the user: "your sister is Ana", "you work as a nurse"."""
+    value = _article(fact.value) if fact.kind == "job" else fact.value
+    return _TO_USER[fact.kind].format(key=fact.key, value=value)
 
 
 def _article(job: str) -> str:
     if re.match(r"(?i)(?:an?|the|my|self)\b", job):
         return job
     return ("an " if job[:1].lower() in "aeiou" else "a ") + job
-
-
-def said_to_user(fact: str) -> str | None:
-    """A stored fact said to the user ("The user's sister is Ana." -> "your sister is Ana"); None for a
-    sentence not in the store's wording."""
-    for pattern, say in _SAID_TO_THEM:
-        match = pattern.match(fact.strip())
-        if match:
-            return say(match)
-    return None

@@ -143,14 +143,12 @@ def out_of_fold(x, y, groups, folds: int = 5, seed: int = 0) -> np.ndarray:
     return p
 
 
-def auc(y, p) -> float:
-    pos, neg = p[y == 1], p[y == 0]
-    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
-
-
 def flag_table(y, p, floor: float, label: str) -> str:
+    from sklearn.metrics import roc_auc_score
+
     low = p < floor
-    return f"| {label} | {len(y)} | {auc(y, p):.3f} | {low.mean():.0%} | {y[low].mean():.0%} | {y[~low].mean():.0%} |"
+    auc = roc_auc_score(y, p)
+    return f"| {label} | {len(y)} | {auc:.3f} | {low.mean():.0%} | {y[low].mean():.0%} | {y[~low].mean():.0%} |"
 
 
 def main(argv: list[str] | None = None) -> int:
