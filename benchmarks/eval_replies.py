@@ -8,6 +8,7 @@
 4. Held-out situations with the human reply (>= 150 from the test split), written to a blind A/B
    file for a reader (artifacts/reply_reading/ab_<variant>.md) and a key kept apart (key_<variant>.json).
    Score a reading with `python -m benchmarks.eval_replies score READING.json KEY.json`.
+   Two variants of one draw are compared by a crossover reading (benchmarks/reply_crossover.py).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def invented(reply: str, ctx: Any) -> dict[str, bool]:
 # a training set for whoever read them. A new reading draws with a new seed and leaves them out.
 # Each group was drawn from what the groups before it left; 2032 and 2033 from the same pool (they
 # share 23 situations).
-READ_DRAWS = ((2026,), (2027,), (2028,), (2029,), (2030,), (2031,), (2032, 2033), (2034,), (2035,))
+READ_DRAWS = ((2026,), (2027,), (2028,), (2029,), (2030,), (2031,), (2032, 2033), (2034,), (2035,), (2036,))
 
 
 def _draw(n: int, seed: int, ed: list, es: list) -> list:
@@ -241,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seed",
         type=int,
-        default=2036,
-        help="draw of situations (2026-2035 were read: --seed 2027 reproduces the quoted pairs of docs/replies.md)",
+        default=2037,
+        help="draw of situations (2026-2036 were read: --seed 2027 reproduces the quoted pairs of docs/replies.md)",
     )
     parser.add_argument("--ppl-examples", type=int, default=300, help="held-out examples for perplexity (0: skip)")
     parser.add_argument("--written", type=int, default=174, help="messages of the written set (0: skip)")
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-sentences", type=int, help="sentences shown per reply (default: the settings')")
     parser.add_argument(
         "--fresh-memory",
-        default="4,5",
+        default="12,13",
         help="draws of 30 written memory cases (reply_memory.cases) whose replies were never read; '' skips",
     )
     parser.add_argument("--out", type=Path, default=READING / "results.json")
@@ -344,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
                     "ok": memory_case_ok(out["reply"], case),
                 }
             )
-        # The 10 cases above (draw 3) were read while writing checks.misattributed: these draws were not.
+        # Draw 3 (above) was read to write checks.misattributed, draws 4-11 to write and measure
+        # checks.denied and the right name said back (docs/replies.md): the default draws were not.
         fresh = [case for seed in args.fresh_memory.split(",") if seed for case in cases("test", 30, int(seed))]
         frows = []
         for case in fresh:

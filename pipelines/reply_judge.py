@@ -1,6 +1,6 @@
 """A judge of replies, learnt from blind readings: how likely a reader finds a reply fits the message.
 
-Readers gave 2,240 verdicts on 1,148 of Ember's replies to held-out situations (docs/replies.md): fit or not, by the
+Readers gave 3,520 verdicts on Ember's replies to held-out situations (docs/replies.md): fit or not, by the
 rubric of ../shared/reply-reading.md. A logistic regression on what the shipped encoder and text
 analyzer read from the message and the reply (their embeddings and product, the feeling each one
 carries, the reply's length and question mark) learnt to tell those apart. The reply pipeline asks

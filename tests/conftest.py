@@ -22,23 +22,13 @@ if os.environ.get("CI"):
 # shipped models and reranker rules. They stay visible as xfail (not skipped) and turn into
 # passes as soon as the model or rule is fixed.
 _DISMISS = "tests/test_masking.py::test_dismissals_read_unsure_slightly_negative_never_joy"
-_STATEMENT = "tests/test_masking.py::test_plain_statements_read_level_not_as_a_negative_feeling"
 KNOWN_OPEN: dict[str, str] = {
     # "tests/test_x.py::test_name" or one case "...::test_name[id]": "issue N: why it still fails"
     # (marked xfail, not strict). Each is a goal the shipped models do not meet yet, measured in the docs.
-    f"{_DISMISS}[whatever]": "issue 14: neutral, valence -0.13, but confidence 0.72: not unsure",
+    f"{_DISMISS}[whatever]": "issue 14: neutral, valence -0.16, but confidence 0.64: not unsure",
     "tests/test_crisis.py::test_everyday_messages_get_no_crisis_reply[I'm going to my home cou]": (
         "issue 14: the head reads the sentence 'It's been 4 years since i've seen my parents' as self_harm 0.98"
     ),
-    **{
-        f"{_STATEMENT}[{case}]": f"issue 14: {reading}; heads trained with --statements read 30/30 right, but "
-        "change the reply model's moods (docs/text.md): they wait for its retrain"
-        for case, reading in (
-            ("I teach maths at a secon", "fear 0.59"),
-            ("My parents are flying in", "fear 0.54"),
-            ("My office is on the fift", "fear 0.62"),
-        )
-    },
 }
 
 

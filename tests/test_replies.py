@@ -257,15 +257,53 @@ def test_a_name_given_to_the_wrong_person_is_found(reply, facts, wrong):
     assert checks.misattributed(reply, facts) == wrong
 
 
-def test_a_name_given_to_the_wrong_person_is_replaced_by_saying_we_were_not_told():
-    facts = ("The user's son is Tariq.", "The user's roommate is Pablo.")
-    pieces, outcome = run(
-        ReplyPipeline(EchoGenerator("You told me your wife is called Tariq."), LLM),
-        ctx("What did I say my wife is called?", facts=facts),
-    )
-    assert outcome.text == "I don't think you've told me your wife's name yet. What is it?"
-    assert "sentence_replaced" in outcome.flags and "Tariq" not in "".join(pieces)
-    assert any("the facts say their son" in p for p in outcome.problems)
+@pytest.mark.parametrize(
+    "reply, facts, denied",
+    [
+        ("You haven't told me your boss's name yet.", ("The user's boss is Mei.",), ("boss", "Mei")),
+        (
+            "I don't think you've mentioned your best friend's name.",
+            ("The user's best friend is Tom.",),
+            ("best friend", "Tom"),
+        ),
+        ("You haven't told me your boss's name yet.", ("The user's wife is Mei.",), None),  # truly not told
+        ("You told me your boss's name is Mei.", ("The user's boss is Mei.",), None),
+    ],
+)
+def test_saying_we_were_never_told_a_name_the_facts_hold_is_found(reply, facts, denied):
+    assert checks.denied(reply, facts) == denied
+
+
+@pytest.mark.parametrize(
+    "said, question, facts, instead, problem",
+    [
+        (  # a name given to the wrong person, whose own name we were never told: say so
+            "You told me your wife is called Tariq.",
+            "What did I say my wife is called?",
+            ("The user's son is Tariq.", "The user's roommate is Pablo."),
+            "I don't think you've told me your wife's name yet. What is it?",
+            "the facts say their son",
+        ),
+        (  # a wrong name for someone the facts do name: say the right one
+            "Your sister is Mei.",
+            "Do you know my sister's name?",
+            ("The user's sister is Pablo.", "The user's brother is Mei."),
+            "You told me your sister is Pablo.",
+            "the facts say their brother",
+        ),
+        (  # "never told" about a name the facts hold: say it back
+            "You haven't told me your grandma's name yet.",
+            "Do you know my grandma's name?",
+            ("The user's grandma is Oskar.", "The user's roommate is Pablo."),
+            "You told me your grandma is Oskar.",
+            "the facts name Oskar",
+        ),
+    ],
+)
+def test_a_sentence_that_contradicts_the_facts_about_a_person_is_replaced(said, question, facts, instead, problem):
+    pieces, outcome = run(ReplyPipeline(EchoGenerator(said), LLM), ctx(question, facts=facts))
+    assert outcome.text == instead and "".join(pieces).strip() == instead
+    assert "sentence_replaced" in outcome.flags and any(problem in p for p in outcome.problems)
 
 
 def test_a_failing_later_sentence_is_dropped_and_decoding_stops():

@@ -17,7 +17,7 @@ PROMPTS = [
 ]
 # llama.cpp runs the Q4_1 weights with 8-bit activations; torch runs them dequantized in float32.
 # Their first-token log-probabilities agree to within this many nats: measured max 0.12 with the adapter
-# at run time, 0.25 merged into Q8_0 weights, 0.22 for the base alone (the quantisation floor); the
+# at run time, 0.25-0.32 merged into Q8_0 weights, 0.22 for the base alone (the quantisation floor); the
 # adapter itself moves them by 2.0-5.4 nats.
 TOLERANCE = 0.35
 
@@ -108,7 +108,11 @@ def test_llamacpp_with_the_adapter_matches_torch(torch_tuned, merged):
         tuned, base = torch_logprobs(tokenizer, model, msgs), torch_logprobs(tokenizer, model, msgs, tuned=False)
         worst = max(worst, max(abs(lp - tuned[i]) for i, lp in top.items()))
         moved = max(moved, max(abs(tuned[i] - base[i]) for i in top))
-        assert max(top, key=top.get) == int(np.argmax(tuned)), text  # the same greedy token
+        # the same greedy token; where torch's two best are a near tie (closer than the quantisation
+        # error, as for one prompt with the 2026-11-30 adapter merged), either of them
+        ranked = np.argsort(tuned)[::-1]
+        allowed = {int(ranked[0])} | ({int(ranked[1])} if tuned[ranked[0]] - tuned[ranked[1]] < TOLERANCE else set())
+        assert max(top, key=top.get) in allowed, text
     print(f"worst {worst:.3f} nats, adapter moves {moved:.2f}")
     assert worst <= TOLERANCE, worst
     assert moved > 2 * TOLERANCE, moved

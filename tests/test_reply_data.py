@@ -145,7 +145,7 @@ def test_a_new_reading_draw_shares_no_situation_with_a_read_one():
     def texts(seed):
         return {s["text"] for s in heldout_situations(160, seed)}
 
-    fresh = texts(2036)
+    fresh = texts(2037)
     assert len(fresh) == 160
     for group in READ_DRAWS:
         for seed in group:
@@ -189,6 +189,32 @@ def test_readings_are_collected_as_addresses_and_replies_never_as_dataset_text(t
     data = tmp_path / "judgments.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert [r["user"] for r in reply_judge.load_rows(data)] == [s["text"] for s in situations]
+
+
+def test_crossover_readings_are_collected_per_variant(tmp_path):
+    """A crossover folder (benchmarks/reply_crossover.py) gives each verdict to the variant its key names."""
+    from benchmarks import reply_crossover
+    from benchmarks.eval_replies import heldout_situations
+    from pipelines.training import reply_judge
+
+    situations = heldout_situations(4, 2026)
+    for name in ("old", "new"):
+        rows = [{**s, "reply": f"{name} reply {k}."} for k, s in enumerate(situations)]
+        (tmp_path / f"{name}.json").write_text(json.dumps({"tuned": {"situations": rows}}))
+    out = tmp_path / "cross"
+    sources = {n: (tmp_path / f"{n}.json", "tuned") for n in ("old", "new")}
+    reply_crossover.make(sources, out, tmp_path / "readers", readers=2)
+    for reader in ("q1", "q2"):
+        key = json.loads((out / f"key_{reader}.json").read_text())
+        reading = {}
+        for item, k in key.items():  # this reader finds every new reply fit and no old one
+            human = "B" if k["ember"] == "A" else "A"
+            reading[item] = {k["ember"]: int(k["variant"] == "new"), human: 1, "prefer": "tie"}
+        (out / f"reading_{reader}.json").write_text(json.dumps(reading))
+    rows = reply_judge.collect([out])
+    assert len(rows) == 8 and {r["reading"] for r in rows} == {"cross/old", "cross/new"}
+    assert all(r["fit"] == r["reply"].startswith("new") for r in rows)
+    assert all(set(r) == {"conv_id", "index", "reply", "fit", "reading"} for r in rows)
 
 
 @pytest.mark.slow

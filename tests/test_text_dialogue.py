@@ -53,8 +53,8 @@ def test_crisis_negatives_leave_out_turns_that_may_be_a_real_crisis():
 
 
 def test_written_rows_teach_dismissals_as_low_and_plain_statements_as_level():
-    assert td.masking_rows()[0] == [r["text"] for r in td.read_jsonl(td.MASKING_TRAIN)]  # statements: opt-in
-    texts, target, affect = td.masking_rows(statements=True)
+    assert td.masking_rows(statements=False)[0] == [r["text"] for r in td.read_jsonl(td.MASKING_TRAIN)]
+    texts, target, affect = td.masking_rows()  # the shipped heads learnt the statements too
     assert len(texts) == len(target) == len(affect) >= 40 and abs(target.sum(1) - 1).max() < 1e-6
     dismissals = np.array([t in {r["text"] for r in td.read_jsonl(td.MASKING_TRAIN)} for t in texts])
     assert dismissals.sum() >= 40 and (~dismissals).sum() >= 100

@@ -23,6 +23,7 @@ SELF_NAME = _RULES.regex("self_name")  # any name but Ember; case-sensitive: "I'
 DEBRIS = _RULES.regex("debris")
 FACT_PERSON = _RULES.regex("fact_person")
 CLAIMED_PERSON = _RULES.regex("claimed_person")
+DENIED_PERSON = _RULES.regex("denied_person")
 
 # Capitalised words that are never names, and words that may open a sentence before a comma.
 _ALLOWED_CAPS = _RULES["allowed_caps"].wordset
@@ -96,4 +97,23 @@ def misattributed(text: str, facts: Sequence[str]) -> tuple[str, str, str] | Non
         given = owners.get(name.lower())
         if given and said.split()[-1] not in given:  # "your new boss" is the boss; "your wife" is not the son
             return said, name, sorted(given)[0]
+    return None
+
+
+def person_names(facts: Sequence[str]) -> dict[str, str]:
+    """{relation: name} from the stored facts that name someone ("The user's son is Tariq.")."""
+    names: dict[str, str] = {}
+    for fact in facts:
+        if match := FACT_PERSON.match(fact.strip()):
+            names.setdefault(match.group(1), match.group(2))
+    return names
+
+
+def denied(text: str, facts: Sequence[str]) -> tuple[str, str] | None:
+    """(relation, name) when the text says the user never gave the name of someone the facts do name:
+    "You haven't told me your boss's name yet." with "The user's boss is Mei." on file."""
+    names = person_names(facts)
+    for match in DENIED_PERSON.finditer(text):
+        if match.group(1) in names:
+            return match.group(1), names[match.group(1)]
     return None

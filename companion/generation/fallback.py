@@ -51,6 +51,11 @@ def not_told(relation: str) -> str:
     return f"I don't think you've told me your {relation}'s name yet. What is it?"
 
 
+def told(relation: str, name: str) -> str:
+    """The answer when the model said it was never told a name that the facts hold."""
+    return f"You told me your {relation} is {name}."
+
+
 def support_person(facts: Sequence[str]) -> str | None:
     """'your sister Ana' from the fact 'The user's sister is Ana.' (the first person named)."""
     for fact in facts:

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from companion.errors import GenerationError
 from companion.generation import checks
-from companion.generation.fallback import fallback_reply, not_told
+from companion.generation.fallback import fallback_reply, not_told, told
 from companion.generation.planner import plan as make_plan
 from companion.generation.prompt import TurnContext, build_messages
 from companion.generation.recall import recall_reply
@@ -58,8 +58,19 @@ def pieces(text: str) -> list[str]:
     return re.findall(r"\S+\s*", text)
 
 
+def _fact_conflict(sentence: str, facts: tuple[str, ...]) -> tuple[str, str] | None:
+    """(problem, what to say instead) when a sentence contradicts the stored facts about a person."""
+    if wrong := checks.misattributed(sentence, facts):  # say the right name, or that we were not told it
+        name = checks.person_names(facts).get(wrong[0])
+        instead = told(wrong[0], name) if name else not_told(wrong[0])
+        return f"says {wrong[1]} is the user's {wrong[0]}; the facts say their {wrong[2]}", instead
+    if denied := checks.denied(sentence, facts):  # the user did tell us: say it back
+        return f"says it was not told the user's {denied[0]}; the facts name {denied[1]}", told(*denied)
+    return None
+
+
 def _fails(sentence: str, known: str, ctx: TurnContext) -> bool:
-    return bool(checks.problems(sentence, known) or checks.misattributed(sentence, ctx.facts))
+    return bool(checks.problems(sentence, known) or _fact_conflict(sentence, ctx.facts))
 
 
 class ReplyPipeline:
@@ -104,9 +115,9 @@ class ReplyPipeline:
         try:
             for sentence in sentences:
                 found = checks.problems(sentence, known)
-                wrong = checks.misattributed(sentence, ctx.facts)
-                if wrong:
-                    found.append(f"says {wrong[1]} is the user's {wrong[0]}; the facts say their {wrong[2]}")
+                conflict = _fact_conflict(sentence, ctx.facts)
+                if conflict:
+                    found.append(conflict[0])
                 if not found:
                     words = pieces(sentence)
                     if shown:
@@ -119,8 +130,8 @@ class ReplyPipeline:
                 problems.extend(found)
                 if shown:
                     flags.append("sentence_dropped")
-                else:  # a name given to the wrong person: the honest answer is that we were not told
-                    yield from replace_all("sentence_replaced", not_told(wrong[0]) if wrong else None)
+                else:
+                    yield from replace_all("sentence_replaced", conflict[1] if conflict else None)
                 break
         except GenerationError as exc:
             problems.append(str(exc))

@@ -64,6 +64,9 @@ def collect(folders: list[Path]) -> list[dict]:
         index[(t.user_text, tuple(h["content"] for h in t.history))] = (t.conv.conv_id, t.index)
     rows = []
     for folder in folders:
+        if (folder / "plan.json").exists():
+            rows += _crossover_rows(folder, index)
+            continue
         for key_file in sorted(folder.glob("key_*.json")):
             variant = key_file.stem[len("key_") :]
             ab = folder / f"ab_{variant}.md"
@@ -84,6 +87,36 @@ def collect(folders: list[Path]) -> list[dict]:
                                 "reading": f"{folder.name}/{variant}",
                             }
                         )
+    return rows
+
+
+def _crossover_rows(folder: Path, index: dict[tuple, tuple[str, int]]) -> list[dict]:
+    """The readings of a crossover folder (benchmarks/reply_crossover.py): each reader's key names the
+    situation and the variant, whose reply is in that variant's eval results."""
+    plan = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+    sits = {}
+    for name, (path, variant) in plan["variants"].items():
+        results = json.loads(Path(path).read_text(encoding="utf-8"))
+        sits[name] = {s["id"]: s for s in results[variant]["situations"]}
+    rows = []
+    for key_file in sorted(folder.glob("key_*.json")):
+        reading_file = folder / f"reading_{key_file.stem[len('key_') :]}.json"
+        if not reading_file.exists():
+            continue
+        key, reading = json.loads(key_file.read_text()), json.loads(reading_file.read_text())
+        for item, k in key.items():
+            s = sits[k["variant"]][k["sid"]]
+            address = index.get((s["text"], tuple(t["content"] for t in s["history"])))
+            if k["variant"] != "base" and address and item in reading:
+                rows.append(
+                    {
+                        "conv_id": address[0],
+                        "index": address[1],
+                        "reply": s["reply"],
+                        "fit": int(reading[item][k["ember"]]),
+                        "reading": f"{folder.name}/{k['variant']}",
+                    }
+                )
     return rows
 
 

@@ -61,9 +61,10 @@ def parse_args(argv):
     p.add_argument("--crisis-recall", type=float, default=0.95, help="recall the crisis threshold keeps on dev")
     p.add_argument("--no-dialogue", action="store_true", help="train without ED/ESConv (CC BY-NC) rows")
     p.add_argument(
-        "--statements",
-        action="store_true",
-        help="also learn the written plain statements as neutral (tried, not shipped: docs/text.md)",
+        "--no-statements",
+        dest="statements",
+        action="store_false",
+        help="leave out the written plain statements taught as neutral (the heads before 2026-11-30)",
     )
     p.add_argument("--limit", type=int, default=None, help="use only the first N rows of each set (smoke test)")
     p.add_argument("--cache", type=Path, default=None, help="reuse encoder states saved here (development)")

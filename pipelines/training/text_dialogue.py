@@ -33,7 +33,7 @@ CRISIS_EVAL = ROOT / "benchmarks" / "data" / "crisis_eval.jsonl"
 MASKING_TRAIN = ROOT / "benchmarks" / "data" / "masking_train.jsonl"
 # Plain statements ("I work as a nurse and I live in Lisbon.") read as fear 0.47: the dialogue rows teach
 # that a first-person turn carries a feeling (ED and ESConv have no neutral turns); these teach the other
-# case. Opt-in (`--statements`): the heads they give change the reply model's moods, and wait for its retrain.
+# case. The reply adapter was retrained on the moods of heads that learnt them (docs/text.md).
 STATEMENTS_TRAIN = ROOT / "benchmarks" / "data" / "statements_train.jsonl"
 CRISIS_CLASSES = ("none", "self_harm", "danger")
 
@@ -203,7 +203,7 @@ def crisis_rows(
     return rows, counts
 
 
-def masking_rows(statements: bool = False) -> tuple[list[str], np.ndarray, np.ndarray]:
+def masking_rows(statements: bool = True) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Written dismissals (and plain statements): (texts, emotion target distributions (n, 7), (valence,
     arousal) (n, 2))."""
     data = read_jsonl(MASKING_TRAIN) + (read_jsonl(STATEMENTS_TRAIN) if statements else [])
