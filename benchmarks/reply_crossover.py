@@ -66,6 +66,9 @@ def make(sources: dict[str, tuple[Path, str]], out: Path, readers_dir: Path, rea
     if sorted(sits[names[1]]) != ids:
         raise SystemExit("the two results hold different situations: run eval replies with the same --seed")
     half = len(ids) // 2
+    stale = [*out.glob("key_*.json"), *readers_dir.glob("q*/reading.json")]
+    if stale:  # a new key beside an old reading would score the old verdicts against new items
+        raise SystemExit(f"{stale[0]} is from an earlier reading: choose new folders, or move the old ones away")
     out.mkdir(parents=True, exist_ok=True)
     for r in range(readers):
         first, second = (names, names[::-1])[(r + r // 2) % 2]  # A B B A: each variant read twice per half

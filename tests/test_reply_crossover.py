@@ -66,3 +66,13 @@ def test_score_refuses_a_missing_or_partial_reading(crossover):
         (readers / f"q{r}" / "reading.json").write_text(json.dumps({"x001": {"A": 1, "B": 1, "prefer": "tie"}}))
     with pytest.raises(SystemExit, match="9 items unread"):
         reply_crossover.score(out)
+
+
+def test_make_refuses_folders_of_an_earlier_reading(crossover, tmp_path):
+    out, readers = crossover
+    sources = {n: (tmp_path / f"{n}.json", "tuned") for n in ("old", "new")}
+    with pytest.raises(SystemExit, match="earlier reading"):
+        reply_crossover.make(sources, out, tmp_path / "other_readers")
+    (readers / "q2" / "reading.json").write_text("{}")
+    with pytest.raises(SystemExit, match="earlier reading"):
+        reply_crossover.make(sources, tmp_path / "other_keys", readers)
