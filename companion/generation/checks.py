@@ -84,14 +84,18 @@ def problems(text: str, known: str) -> list[str]:
     return found
 
 
+def _people(facts: Sequence[str]) -> list[tuple[str, str]]:
+    """(relation, name) of each stored fact that names someone ("The user's son is Tariq.")."""
+    return [(match.group(1), match.group(2)) for fact in facts if (match := FACT_PERSON.match(fact.strip()))]
+
+
 def misattributed(text: str, facts: Sequence[str]) -> tuple[str, str, str] | None:
     """(relation said, name, relation the facts give) when the text gives a name the user told us to the
     wrong person: "your wife is called Tariq" when the facts say Tariq is their son. The name check above
     passes such a sentence (the name was given), yet it contradicts what the user said."""
     owners: dict[str, set[str]] = {}
-    for fact in facts:
-        if match := FACT_PERSON.match(fact.strip()):
-            owners.setdefault(match.group(2).lower(), set()).add(match.group(1).split()[-1])
+    for relation, name in _people(facts):
+        owners.setdefault(name.lower(), set()).add(relation.split()[-1])
     for match in CLAIMED_PERSON.finditer(text):
         said, name = match.group(1), match.group(2)
         given = owners.get(name.lower())
@@ -101,11 +105,10 @@ def misattributed(text: str, facts: Sequence[str]) -> tuple[str, str, str] | Non
 
 
 def person_names(facts: Sequence[str]) -> dict[str, str]:
-    """{relation: name} from the stored facts that name someone ("The user's son is Tariq.")."""
+    """{relation: name} from the stored facts that name someone; the first name given wins."""
     names: dict[str, str] = {}
-    for fact in facts:
-        if match := FACT_PERSON.match(fact.strip()):
-            names.setdefault(match.group(1), match.group(2))
+    for relation, name in _people(facts):
+        names.setdefault(relation, name)
     return names
 
 
