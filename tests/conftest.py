@@ -25,9 +25,9 @@ _DISMISS = "tests/test_masking.py::test_dismissals_read_unsure_slightly_negative
 KNOWN_OPEN: dict[str, str] = {
     # "tests/test_x.py::test_name" or one case "...::test_name[id]": "issue N: why it still fails"
     # (marked xfail, not strict). Each is a goal the shipped models do not meet yet, measured in the docs.
-    f"{_DISMISS}[whatever]": "issue 14: neutral, valence -0.16, but confidence 0.64: not unsure",
-    "tests/test_crisis.py::test_everyday_messages_get_no_crisis_reply[I'm going to my home cou]": (
-        "issue 14: the head reads the sentence 'It's been 4 years since i've seen my parents' as self_harm 0.98"
+    f"{_DISMISS}[whatever]": "issue 14: neutral, valence -0.17, but confidence 0.62: not unsure",
+    "tests/test_masking.py::test_clear_phrases_keep_their_direction[Everyone forgot my birth]": (
+        "issue 14: valence -0.048, the right direction but inside the 0.05 margin (the heads before: -0.10)"
     ),
 }
 

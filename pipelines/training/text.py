@@ -58,6 +58,13 @@ def parse_args(argv):
     p.add_argument("--hidden", type=int, default=256, help="width of the heads' hidden layer")
     p.add_argument("--class-power", type=float, default=0.5, help="class weight = frequency^-power")
     p.add_argument("--dialogue-repeat", type=int, default=2, help="ED/ESConv emotion rows count this many times")
+    p.add_argument(
+        "--crisis-negatives",
+        type=int,
+        default=12000,
+        help="everyday ED/ESConv turns and sentences the crisis head learns as none (0: all 31k)",
+    )
+    p.add_argument("--affect-repeat", type=int, default=1, help="EmoBank rows count this many times")
     p.add_argument("--crisis-recall", type=float, default=0.95, help="recall the crisis threshold keeps on dev")
     p.add_argument("--no-dialogue", action="store_true", help="train without ED/ESConv (CC BY-NC) rows")
     p.add_argument(
@@ -237,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
 
     sets = {s: goemotions(args.data, s) for s in ("train", "dev", "test")}
     eb_train, eb_dev = emobank(args.data, "train"), emobank(args.data, "dev")
-    crisis_train, crisis_counts = td.crisis_rows(args.data, "train", dialogue=not args.no_dialogue)
+    crisis_train, crisis_counts = td.crisis_rows(
+        args.data, "train", dialogue=not args.no_dialogue, dialogue_cap=args.crisis_negatives or None
+    )
     crisis_dev, crisis_dev_counts = td.crisis_rows(args.data, "dev", dialogue=not args.no_dialogue)
     mask_texts, mask_target, mask_affect = td.masking_rows(statements=args.statements)
     dlg = None if args.no_dialogue else {s: td.dialogue_emotion(args.data, s) for s in ("train", "dev")}
@@ -260,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     goe_target = cap(sets["train"].target)
     parts = [
         Part("goemotions", st["goe_train"], goe_target, "emotion"),
-        Part("emobank", st["eb_train"], cap(eb_train.affect), "affect", rows=eb_fit),
+        Part("emobank", st["eb_train"], cap(eb_train.affect), "affect", rows=eb_fit, repeat=args.affect_repeat),
         Part("crisis", st["crisis_train"], one_hot(cap(crisis_train.target), 3), "crisis"),
         Part("masking", st["masking"], cap(mask_target), "masking", repeat=4, affect=cap(mask_affect)),
     ]

@@ -148,6 +148,9 @@ def dialogue_turns(data_dir: Path, split: str) -> tuple[list[tuple[str, str]], i
     return turns, risky
 
 
+DEV_DIALOGUE_PIECES = 3000  # the dev split's everyday pieces (of 3,114): the threshold reads these
+
+
 def read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -170,11 +173,13 @@ def crisis_rows(
     split: str,
     *,
     goemotions: int = 3000,
-    dialogue_cap: int = 12000,
+    dialogue_cap: int | None = 12000,
     seed: int = 13,
     dialogue: bool = True,
 ) -> tuple[Rows, dict[str, int]]:
-    """Crisis rows of a split (train or dev) and counts for the README (left-out risky turns included)."""
+    """Crisis rows of a split (train or dev) and counts for the README (left-out risky turns included).
+    `dialogue_cap` caps the train split's everyday ED/ESConv pieces (None: all of them); dev always
+    keeps DEV_DIALOGUE_PIECES, so the thresholds and dev scores of differently trained heads compare."""
     rng = random.Random(seed)
     eval_texts = {r["text"].lower().strip(" .!?") for r in read_jsonl(CRISIS_EVAL)}
     rows, counts = Rows(), {}
@@ -186,16 +191,22 @@ def crisis_rows(
         for text in variants(row["text"], rng) if split == "train" else [row["text"]]:
             rows.add(text, CRISIS_CLASSES.index(row["label"]), f"written_{row['label']}")
     turns, counts["dialogue_turns_left_out_risky"] = dialogue_turns(data_dir, split) if dialogue else ([], 0)
-    pieces = [t for _, turn in turns for t in dict.fromkeys([turn, *sentences(turn)])]
+    # an everyday piece that is also an eval message ("Good morning") would score the eval on its own training
+    pieces = [
+        t
+        for _, turn in turns
+        for t in dict.fromkeys([turn, *sentences(turn)])
+        if t.lower().strip(" .!?") not in eval_texts
+    ]
     rng.shuffle(pieces)
-    for text in pieces[: dialogue_cap if split == "train" else dialogue_cap // 4]:
+    for text in pieces[: dialogue_cap if split == "train" else DEV_DIALOGUE_PIECES]:
         rows.add(text, 0, "dialogue")
     goe_split = "train" if split == "train" else "dev"
     goe = [
         line.split("\t", 1)[0]
         for line in (data_dir / "goemotions" / f"{goe_split}.tsv").read_text(encoding="utf-8").splitlines()
     ]
-    goe = [t for t in goe if len(t.split()) >= 3 and not RISKY.search(t)]
+    goe = [t for t in goe if len(t.split()) >= 3 and not RISKY.search(t) and t.lower().strip(" .!?") not in eval_texts]
     rng.shuffle(goe)
     for text in goe[: goemotions if split == "train" else goemotions // 4]:
         rows.add(text, 0, "goemotions")
