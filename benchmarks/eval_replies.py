@@ -96,6 +96,32 @@ def run_turn(pipeline: Any, ctx: Any) -> dict[str, Any]:
     }
 
 
+def answer_turn(pipeline: Any, ctx: Any, locale: str = "US") -> dict[str, Any]:
+    """What the person reads, as Companion answers (core.py): a crisis message gets the fixed crisis reply
+    and the model is not called; an unsure reading gets the model's reply and the check-in question.
+    (Draw 2038's reading still saw the model's reply to one crisis message: the harness skipped this.)"""
+    from companion import crisis
+
+    t0 = time.perf_counter()
+    check = crisis.detect(ctx.text, classifier=True, estimates=ctx.estimates)
+    if check.is_crisis:
+        spent = time.perf_counter() - t0
+        return {
+            "reply": crisis.crisis_reply(locale, check.category),
+            "flags": ["crisis", f"crisis_{check.category or 'unspecified'}"],
+            "problems": [],
+            "first_s": spent,
+            "whole_s": spent,
+            "strategy": None,
+            "judge": "",
+        }
+    out = run_turn(pipeline, ctx)
+    if check.check_in:
+        out["reply"] = f"{out['reply']} {crisis.check_in_line(check.category)}"
+        out["flags"].append("crisis_check_in")
+    return out
+
+
 def invented(reply: str, ctx: Any) -> dict[str, bool]:
     from companion.generation import checks
 
@@ -110,13 +136,28 @@ def invented(reply: str, ctx: Any) -> dict[str, bool]:
 # a training set for whoever read them. A new reading draws with a new seed and leaves them out.
 # Each group was drawn from what the groups before it left; 2032 and 2033 from the same pool (they
 # share 23 situations).
-READ_DRAWS = ((2026,), (2027,), (2028,), (2029,), (2030,), (2031,), (2032, 2033), (2034,), (2035,), (2036,), (2037,))
+READ_DRAWS = (
+    (2026,),
+    (2027,),
+    (2028,),
+    (2029,),
+    (2030,),
+    (2031,),
+    (2032, 2033),
+    (2034,),
+    (2035,),
+    (2036,),
+    (2037,),
+    (2038,),
+)
 
 
 def _draw(n: int, seed: int, ed: list, es: list) -> list:
     rng = random.Random(seed)
     # a quarter from ESConv; the ED test openings (558) run out after four draws, so ESConv fills in
     n_ed = min(n - n // 4, len(ed))
+    if n - n_ed > len(es):  # ESConv's turns ran out too (after draw 2038): ED's later turns fill in
+        n_ed = min(n - len(es), len(ed))
     picked = rng.sample(ed, n_ed) + rng.sample(es, n - n_ed)
     rng.shuffle(picked)
     return picked
@@ -139,6 +180,13 @@ def heldout_situations(n: int, seed: int = 2036) -> list[dict[str, Any]]:
         seen = {(t.conv.conv_id, t.index) for earlier in group for t in _draw(n, earlier, ed, es)}
         ed = [t for t in ed if (t.conv.conv_id, t.index) not in seen]
         es = [t for t in es if (t.conv.conv_id, t.index) not in seen]
+    else:
+        # A new draw. The read draws used up the ED openings and left 16 ESConv turns, so the ED test
+        # conversations' later turns (the speaker's second and third, with the turns before them) join.
+        # They are added only here, so that each read seed still reproduces its own draw.
+        ed += [t for t in targets(c for c in read_ed() if c.split == "test") if t.index > 1]
+    if len(ed) + len(es) < n:
+        raise SystemExit(f"only {len(ed) + len(es)} held-out situations were never read; ask for fewer (--situations)")
     picked = _draw(n, seed, ed, es)
     return [
         {
@@ -242,8 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seed",
         type=int,
-        default=2038,
-        help="draw of situations (2026-2037 were read: --seed 2027 reproduces the quoted pairs of docs/replies.md)",
+        default=2039,
+        help="draw of situations (2026-2038 were read: --seed 2027 reproduces the quoted pairs of docs/replies.md)",
     )
     parser.add_argument("--ppl-examples", type=int, default=300, help="held-out examples for perplexity (0: skip)")
     parser.add_argument("--written", type=int, default=174, help="messages of the written set (0: skip)")
@@ -299,8 +347,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for item in _progress(situations, f"{variant}: held-out situations"):
             ctx = context_for(item["text"], analyzer, history=item["history"])
-            out = run_turn(pipeline, ctx)
-            rows.append({**item, **out, **invented(out["reply"], ctx)})
+            out = answer_turn(pipeline, ctx)
+            made_up = invented(out["reply"], ctx)
+            if "crisis" in out["flags"]:  # the crisis reply's numbers are the hotline's, on purpose
+                made_up = dict.fromkeys(made_up, False)
+            rows.append({**item, **out, **made_up})
         write_ab(rows, variant)
         wrows = []
         for item in _progress(written, f"{variant}: written set"):
