@@ -108,7 +108,7 @@ def answer_turn(pipeline: Any, ctx: Any, locale: str = "US") -> dict[str, Any]:
         spent = time.perf_counter() - t0
         return {
             "reply": crisis.crisis_reply(locale, check.category),
-            "flags": ["crisis", f"crisis_{check.category or 'unspecified'}"],
+            "flags": list(crisis.protocol_flags(check.category)),
             "problems": [],
             "first_s": spent,
             "whole_s": spent,
@@ -168,7 +168,8 @@ def heldout_situations(n: int, seed: int = 2036) -> list[dict[str, Any]]:
     none from a draw read before it (READ_DRAWS); a read seed reproduces its own draw."""
     from pipelines.training.reply_data import read_ed, read_esconv, targets
 
-    ed = [t for t in targets(c for c in read_ed() if c.split == "test") if t.index == 1]
+    ed_test = list(targets(c for c in read_ed() if c.split == "test"))
+    ed = [t for t in ed_test if t.index == 1]
     es = [
         t
         for t in targets(c for c in read_esconv() if c.split == "test")
@@ -184,7 +185,7 @@ def heldout_situations(n: int, seed: int = 2036) -> list[dict[str, Any]]:
         # A new draw. The read draws used up the ED openings and left 16 ESConv turns, so the ED test
         # conversations' later turns (the speaker's second and third, with the turns before them) join.
         # They are added only here, so that each read seed still reproduces its own draw.
-        ed += [t for t in targets(c for c in read_ed() if c.split == "test") if t.index > 1]
+        ed += [t for t in ed_test if t.index > 1]
     if len(ed) + len(es) < n:
         raise SystemExit(f"only {len(ed) + len(es)} held-out situations were never read; ask for fewer (--situations)")
     picked = _draw(n, seed, ed, es)

@@ -86,7 +86,7 @@ class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
                 outcome = ReplyOutcome(
                     text=crisis.crisis_reply(self.settings.privacy.crisis_locale, check.category),
                     strategy=None,
-                    flags=("crisis", f"crisis_{check.category or 'unspecified'}"),
+                    flags=crisis.protocol_flags(check.category),
                 )
                 marks["first_piece_s"] = monotonic() - asked
                 yield outcome.text

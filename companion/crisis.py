@@ -228,6 +228,11 @@ def check_in_line(category: str | None = None) -> str:
     return "Can I gently check in: are you safe right now? Whatever the answer, you can tell me."
 
 
+def protocol_flags(category: str | None) -> tuple[str, str]:
+    """The flags of a reply that is the crisis protocol (Companion, and the eval that reads as it answers)."""
+    return ("crisis", f"crisis_{category or 'unspecified'}")
+
+
 def crisis_reply(locale: str | None, category: str | None = None) -> str:
     """The fixed, caring message. category None gives wording that fits both kinds of crisis."""
     line, emergency, abuse = resources(locale)

@@ -164,8 +164,13 @@ def variants(text: str, rng: random.Random) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def text_key(text: str) -> str:
+    """How crisis sentences are compared: case and end punctuation do not make a new sentence."""
+    return text.lower().strip(" .!?")
+
+
 def written_split(text: str) -> str:
-    return "dev" if bucket("crisis:" + text.lower().strip(" .!?")) < 0.15 else "train"
+    return "dev" if bucket("crisis:" + text_key(text)) < 0.15 else "train"
 
 
 def crisis_rows(
@@ -181,10 +186,10 @@ def crisis_rows(
     `dialogue_cap` caps the train split's everyday ED/ESConv pieces (None: all of them); dev always
     keeps DEV_DIALOGUE_PIECES, so the thresholds and dev scores of differently trained heads compare."""
     rng = random.Random(seed)
-    eval_texts = {r["text"].lower().strip(" .!?") for r in read_jsonl(CRISIS_EVAL)}
+    eval_texts = {text_key(r["text"]) for r in read_jsonl(CRISIS_EVAL)}
     rows, counts = Rows(), {}
     for row in read_jsonl(CRISIS_TRAIN):
-        if row["text"].lower().strip(" .!?") in eval_texts:
+        if text_key(row["text"]) in eval_texts:
             raise SystemExit(f"training sentence {row['text']!r} is also in the eval set; remove it from one of them")
         if written_split(row["text"]) != split:
             continue
@@ -192,12 +197,7 @@ def crisis_rows(
             rows.add(text, CRISIS_CLASSES.index(row["label"]), f"written_{row['label']}")
     turns, counts["dialogue_turns_left_out_risky"] = dialogue_turns(data_dir, split) if dialogue else ([], 0)
     # an everyday piece that is also an eval message ("Good morning") would score the eval on its own training
-    pieces = [
-        t
-        for _, turn in turns
-        for t in dict.fromkeys([turn, *sentences(turn)])
-        if t.lower().strip(" .!?") not in eval_texts
-    ]
+    pieces = [t for _, turn in turns for t in dict.fromkeys([turn, *sentences(turn)]) if text_key(t) not in eval_texts]
     rng.shuffle(pieces)
     for text in pieces[: dialogue_cap if split == "train" else DEV_DIALOGUE_PIECES]:
         rows.add(text, 0, "dialogue")
@@ -206,7 +206,7 @@ def crisis_rows(
         line.split("\t", 1)[0]
         for line in (data_dir / "goemotions" / f"{goe_split}.tsv").read_text(encoding="utf-8").splitlines()
     ]
-    goe = [t for t in goe if len(t.split()) >= 3 and not RISKY.search(t) and t.lower().strip(" .!?") not in eval_texts]
+    goe = [t for t in goe if len(t.split()) >= 3 and not RISKY.search(t) and text_key(t) not in eval_texts]
     rng.shuffle(goe)
     for text in goe[: goemotions if split == "train" else goemotions // 4]:
         rows.add(text, 0, "goemotions")
