@@ -116,8 +116,9 @@ def answer_turn(pipeline: Any, ctx: Any, locale: str = "US") -> dict[str, Any]:
             "judge": "",
         }
     out = run_turn(pipeline, ctx)
-    if check.check_in:
-        out["reply"] = f"{out['reply']} {crisis.check_in_line(check.category)}"
+    line = crisis.check_in_to_add(check, ctx.last_replies(1))
+    if line:
+        out["reply"] = f"{out['reply']} {line}"
         out["flags"].append("crisis_check_in")
     return out
 
@@ -149,7 +150,9 @@ READ_DRAWS = (
     (2036,),
     (2037,),
     (2038,),
+    (2039,),
 )
+LAST_OPENINGS_DRAW = 2038  # the last draw made from ED openings and ESConv turns alone
 
 
 def _draw(n: int, seed: int, ed: list, es: list) -> list:
@@ -175,17 +178,20 @@ def heldout_situations(n: int, seed: int = 2036) -> list[dict[str, Any]]:
         for t in targets(c for c in read_esconv() if c.split == "test")
         if len(t.user_text.split()) >= 8 and t.reply.strategy != "Self-disclosure"
     ]
+    # Draws up to 2038 used up the ED openings and left 16 ESConv turns, so from draw 2039 on the ED test
+    # conversations' later turns (the speaker's second and third, with the turns before them) join the
+    # pool. They join only there, so that each earlier read seed still reproduces its own draw.
+    later = [t for t in ed_test if t.index > 1]
     for group in READ_DRAWS:  # each group of read draws was made from what the groups before it left
+        if min(group) > LAST_OPENINGS_DRAW:
+            ed, later = ed + later, []
         if seed in group:
             break
         seen = {(t.conv.conv_id, t.index) for earlier in group for t in _draw(n, earlier, ed, es)}
         ed = [t for t in ed if (t.conv.conv_id, t.index) not in seen]
         es = [t for t in es if (t.conv.conv_id, t.index) not in seen]
     else:
-        # A new draw. The read draws used up the ED openings and left 16 ESConv turns, so the ED test
-        # conversations' later turns (the speaker's second and third, with the turns before them) join.
-        # They are added only here, so that each read seed still reproduces its own draw.
-        ed += [t for t in ed_test if t.index > 1]
+        ed += later
     if len(ed) + len(es) < n:
         raise SystemExit(f"only {len(ed) + len(es)} held-out situations were never read; ask for fewer (--situations)")
     picked = _draw(n, seed, ed, es)
@@ -291,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seed",
         type=int,
-        default=2039,
-        help="draw of situations (2026-2038 were read: --seed 2027 reproduces the quoted pairs of docs/replies.md)",
+        default=2040,
+        help="draw of situations (2026-2039 were read: --seed 2027 reproduces the quoted pairs of docs/replies.md)",
     )
     parser.add_argument("--ppl-examples", type=int, default=300, help="held-out examples for perplexity (0: skip)")
     parser.add_argument("--written", type=int, default=174, help="messages of the written set (0: skip)")

@@ -92,12 +92,11 @@ class Companion(ProfileMethods):  # facts, history, sign-in, speech: profile.py
                 yield outcome.text
             else:
                 outcome = yield from _stamp_first(self.parts.replies().stream(ctx), marks, asked)
-                if check.check_in:  # the head is unsure: ask, without an alarm (docs/safety.md)
-                    line = crisis.check_in_line(check.category)
-                    if not any(line in said for said in ctx.last_replies(1)):  # once, not every turn in a row
-                        yield " " + line
-                        flagged = (*outcome.flags, "crisis_check_in")
-                        outcome = dataclasses.replace(outcome, text=f"{outcome.text} {line}", flags=flagged)
+                line = crisis.check_in_to_add(check, ctx.last_replies(1))  # unsure: ask, no alarm (docs/safety.md)
+                if line:
+                    yield " " + line
+                    flagged = (*outcome.flags, "crisis_check_in")
+                    outcome = dataclasses.replace(outcome, text=f"{outcome.text} {line}", flags=flagged)
             marks["reply_s"] = monotonic() - asked
             disclosure = self._disclosure(user, now)
             if disclosure:

@@ -228,6 +228,16 @@ def check_in_line(category: str | None = None) -> str:
     return "Can I gently check in: are you safe right now? Whatever the answer, you can tell me."
 
 
+def check_in_to_add(check: CrisisCheck, last_replies: Sequence[str] = ()) -> str | None:
+    """The check-in question that ends this reply, or None: only when the head is unsure, and not
+    again right after a reply that asked it (once, not every turn in a row). Companion and the
+    eval that reads replies as the person reads them both ask through this."""
+    if not check.check_in:
+        return None
+    line = check_in_line(check.category)
+    return None if any(line in said for said in last_replies) else line
+
+
 def protocol_flags(category: str | None) -> tuple[str, str]:
     """The flags of a reply that is the crisis protocol (Companion, and the eval that reads as it answers)."""
     return ("crisis", f"crisis_{category or 'unspecified'}")

@@ -135,13 +135,15 @@ def test_eval_set_is_written_apart_from_training_and_large_enough():
 
 
 def test_recall_and_false_alarms_on_the_eval_set(classifier):
-    """The combined detector as measured (python -m companion eval crisis): the alarm 91.7% recall, alarm
-    or check-in 96.7%; false alarms 0.0% and check-ins 0.8% (docs/safety.md). This guards those levels."""
+    """The combined detector as measured (python -m companion eval crisis): the alarm 87.5% recall, alarm
+    or check-in 96.7%; false alarms 0.0% and check-ins 0.8% (docs/safety.md). This guards those levels.
+    (The alarm alone reached 91.7% at 0.61, before the threshold rule asked dev for a margin: an alarm
+    missed here still gets the check-in.)"""
     rows = [json.loads(line) for line in EVAL.read_text().splitlines()]
     checks = [crisis.detect(r["text"], classifier=classifier) for r in rows]
     pos = [c for c, r in zip(checks, rows) if r["label"] != "none"]
     neg = [c for c, r in zip(checks, rows) if r["label"] == "none"]
-    assert sum(c.is_crisis for c in pos) / len(pos) >= 0.90
+    assert sum(c.is_crisis for c in pos) / len(pos) >= 0.85
     assert sum(c.is_crisis or c.check_in for c in pos) / len(pos) >= 0.95
     assert sum(c.is_crisis or c.check_in for c in neg) / len(neg) <= 0.02
 

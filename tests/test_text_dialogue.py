@@ -74,14 +74,17 @@ def test_crisis_thresholds_alarm_within_the_false_alarm_goal_and_check_in_down_t
 
     from pipelines.training.text_threshold import choose
 
-    everyday = np.r_[np.full(97, 0.001), [0.03, 0.07, 0.5]]  # 100 dev turns: 1% alarm from 0.08 up
+    # 2,000 dev turns: 20 (1.0%) reach 0.3, 12 (0.6%) reach 0.5, 4 reach 0.7
+    everyday = np.r_[np.full(1980, 0.001), np.full(8, 0.3), np.full(8, 0.5), np.full(4, 0.7)]
     crisis = np.r_[np.full(8, 0.9), [0.04, 0.001]]  # 95% recall is out of reach; the best (90%) from 0.04 down
     risk = {"crisis": crisis, "dialogue_turns": everyday, "written_none": np.zeros(3), "goemotions": np.zeros(3)}
     pattern = {k: np.zeros(len(v), bool) for k, v in risk.items()}
     alarm, check_in, scores = choose(risk, pattern)
-    assert (alarm, check_in) == (0.08, 0.04)
+    # 1.0% at 0.3 meets the goal on average but not with 90% confidence; 0.6% at 0.31..0.5 does
+    assert (alarm, check_in) == (0.31, 0.04)
     assert scores["recall"] == 0.8 and scores["recall_with_check_in"] == 0.9
-    assert scores["false_alarm_dialogue_turns"] == 0.01 and scores["check_in_dialogue_turns"] == 0.01
+    assert scores["false_alarm_dialogue_turns"] == pytest.approx(0.006)
+    assert scores["check_in_dialogue_turns"] == pytest.approx(0.004)  # the 8 at 0.3
     pattern["crisis"][-1] = True  # a pattern catches the last one: 95% is reached, one threshold, no tier
     crisis[-2] = 0.9
     alarm, check_in, _ = choose(risk, pattern)

@@ -13,6 +13,7 @@ from typing import Iterator, Sequence
 
 from companion import registry
 from companion.errors import GenerationError
+from companion.generation.chat_format import chat_request, delta_pieces
 
 _DONE = object()
 log = logging.getLogger(__name__)
@@ -78,16 +79,9 @@ class LlamaCppGenerator:
         seed: int | None = None,
         stop: Sequence[str] = (),
     ) -> Iterator[str]:
-        request = {
-            "messages": list(messages),
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "top_p": top_p,
-            "stream": True,
-            "stop": list(stop),
-        }
-        if seed is not None:
-            request["seed"] = seed
+        request = chat_request(
+            messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=stop
+        )
         chunks: queue.Queue = queue.Queue()
         cancelled = threading.Event()
         self.last_stream = {"chunks": 0}  # what llama.cpp delivered (diagnostics, tests)
@@ -119,10 +113,7 @@ class LlamaCppGenerator:
                     raise item
                 if isinstance(item, dict) and "error" in item:
                     raise GenerationError(f"llama.cpp error: {item['error']}")
-                for choice in item.get("choices", []) if isinstance(item, dict) else []:
-                    piece = (choice.get("delta") or {}).get("content")
-                    if piece:
-                        yield piece
+                yield from delta_pieces(item)
         finally:
             # A consumer that stops early (close() or break) frees the slot at once, so the next
             # request does not queue behind tokens nobody will read.

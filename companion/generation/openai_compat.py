@@ -13,6 +13,7 @@ import urllib.request
 from typing import Iterator, Sequence
 
 from companion.errors import GenerationError
+from companion.generation.chat_format import chat_request, delta_pieces
 
 
 class OpenAIGenerator:
@@ -46,16 +47,8 @@ class OpenAIGenerator:
     ) -> Iterator[str]:
         body = {
             "model": self.model,
-            "messages": list(messages),
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "top_p": top_p,
-            "stream": True,
+            **chat_request(messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=stop),
         }
-        if stop:
-            body["stop"] = list(stop)
-        if seed is not None:
-            body["seed"] = seed
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -85,7 +78,4 @@ class OpenAIGenerator:
                     raise GenerationError(f"malformed stream chunk from {self.base_url}: {data[:120]}") from exc
                 if "error" in chunk:
                     raise GenerationError(f"{self.base_url} reported: {chunk['error']}")
-                for choice in chunk.get("choices", []):
-                    piece = (choice.get("delta") or {}).get("content")
-                    if piece:
-                        yield piece
+                yield from delta_pieces(chunk)

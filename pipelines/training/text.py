@@ -65,6 +65,12 @@ def parse_args(argv):
         help="everyday ED/ESConv turns and sentences the crisis head learns as none (0: all 31k)",
     )
     p.add_argument("--affect-repeat", type=int, default=1, help="EmoBank rows count this many times")
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="also score an exponential moving average of the weights (this decay per step) at each epoch's end",
+    )
     p.add_argument("--crisis-recall", type=float, default=0.95, help="recall the crisis threshold keeps on dev")
     p.add_argument("--no-dialogue", action="store_true", help="train without ED/ESConv (CC BY-NC) rows")
     p.add_argument(
@@ -180,8 +186,13 @@ def train(
     batch_size: int = 32,
     lr_head: float = 1e-3,
     lr_top: float = 8e-5,
+    ema: float = 0.0,
 ):
-    """Train all heads jointly (batches of the parts interleaved); keep the epoch with the best dev score."""
+    """Train all heads jointly (batches of the parts interleaved); keep the epoch with the best dev score.
+
+    With `ema` > 0 an exponential moving average of the weights is scored too at each epoch's end,
+    and the dev score decides between it and the weights as they stand: averaging the last steps
+    smooths the noise of the last batches, and dev (not test) says whether that helps."""
     rng = np.random.default_rng(seed)
     eb = task["eb"]
     heads.affect_mean.copy_(eb.target[task["eb_fit"]].mean(0))
@@ -198,6 +209,7 @@ def train(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / (total - warmup)))
     )
     best, best_state, history = -1.0, None, []
+    average = {n: p.detach().clone() for n, p in heads.named_parameters()} if ema else None
     with tqdm(total=total, desc="train heads", unit="step") as bar:
         for epoch in range(epochs):
             heads.train()
@@ -214,13 +226,23 @@ def train(
                 torch.nn.utils.clip_grad_norm_(heads.parameters(), 1.0)
                 optimizer.step()
                 schedule.step()
+                if average is not None:
+                    with torch.no_grad():
+                        for n, p in heads.named_parameters():
+                            average[n].lerp_(p, 1.0 - ema)
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, part=part.name, loss=f"{loss.item():.3f}")
-            scores = dev_score(heads, dev, task)
-            history.append(scores)
-            bar.write(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
-            if scores["score"] > best:
-                best, best_state = scores["score"], copy.deepcopy(heads.state_dict())
+            candidates = [("last", copy.deepcopy(heads.state_dict()))]
+            if average is not None:
+                candidates.append(("ema", {**candidates[0][1], **{n: t.clone() for n, t in average.items()}}))
+            for kind, state in candidates:
+                heads.load_state_dict(state)
+                scores = {"epoch": epoch + 1, "weights": kind, **dev_score(heads, dev, task)}
+                history.append(scores)
+                bar.write(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in scores.items()))
+                if scores["score"] > best:
+                    best, best_state = scores["score"], state
+            heads.load_state_dict(candidates[0][1])
     heads.load_state_dict(best_state)
     return heads.eval(), max(history, key=lambda s: s["score"]), history
 
@@ -297,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     for layer in layers:
         layer.requires_grad_(True)
     heads = EmotionHeads(model.config, layers, hidden=args.hidden)
-    heads, best, history = train(heads, parts, dev, task, epochs=args.epochs, weights=weights, seed=args.seed)
+    heads, best, history = train(
+        heads, parts, dev, task, epochs=args.epochs, weights=weights, seed=args.seed, ema=args.ema
+    )
 
     dev_gold, test_gold = cap(sets["dev"].gold), cap(sets["test"].gold)
     dev_logits, _, _ = predict(heads, st["goe_dev"])

@@ -34,9 +34,12 @@ def f1_table(scores: dict) -> str:
 
 
 def epochs_table(metrics: dict) -> str:
-    keys = [k for k in metrics["epochs"][0] if k != "score"] + ["score"]
-    rows = ["| epoch | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
-    rows += [f"| {i + 1} | " + " | ".join(f"{e[k]:.3f}" for k in keys) + " |" for i, e in enumerate(metrics["epochs"])]
+    keys = [k for k in metrics["epochs"][0] if k not in ("epoch", "weights", "score")] + ["score"]
+    rows = ["| epoch | weights | " + " | ".join(keys) + " |", "|---|---|" + "---:|" * len(keys)]
+    rows += [
+        f"| {e.get('epoch', i + 1)} | {e.get('weights', 'last')} | " + " | ".join(f"{e[k]:.3f}" for k in keys) + " |"
+        for i, e in enumerate(metrics["epochs"])
+    ]
     return "\n".join(rows)
 
 

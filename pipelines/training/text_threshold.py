@@ -13,10 +13,16 @@ by the analyzer the app runs, patterns included.
 
 Rule: the highest threshold at which patterns-or-head keeps `recall` (95%) of the written dev
 crisis sentences. When none does, two tiers: the alarm (the fixed crisis reply) at the lowest
-threshold at which at most 1% of the dev everyday turns (ED + ESConv user turns of the dev split)
-alarm, and below it, down to the threshold of the best dev recall, a check-in: the reply ends by
-asking whether the person is safe, with no hotline. A missed crisis then still gets the question,
-and a false check-in costs one gentle sentence, not a suicide line.
+threshold at which the dev everyday turns (ED + ESConv user turns of the dev split) show at most 1%
+false alarms with 90% confidence (the one-sided Wilson upper bound), and below it, down to the
+threshold of the best dev recall, a check-in: the reply ends by asking whether the person is safe,
+with no hotline. A missed crisis then still gets the question, and a false check-in costs one gentle
+sentence, not a suicide line.
+
+Why the bound and not the dev rate itself: dev has about 1,460 everyday turns, so "at most 1%" is
+about 14 turns, and the lowest threshold that just meets it is picked where dev happened to be
+lucky. Three trainings picked that way alarmed on 1.21%, 1.58% and 1.64% of the held-out test turns.
+The bound asks dev for a margin that shrinks as dev grows (about 0.7% of 1,460 turns).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 EVERYDAY_FALSE_ALARMS = 0.01  # issue 14's goal for everyday turns
+CONFIDENCE_Z = 1.2816  # one-sided 90%: the goal must hold for the dev rate's upper bound (module doc)
 GRID = np.round(np.arange(0.95, 0.005, -0.01), 2)
 
 
@@ -52,6 +59,15 @@ def dev_sets(data_dir: Path) -> dict[str, list[str]]:
         "goemotions": [t for t, k in zip(rows.texts, kinds) if k == "goemotions"],
         "dialogue_turns": turns,
     }
+
+
+def upper_bound(rate: float, n: int, z: float = CONFIDENCE_Z) -> float:
+    """One-sided Wilson upper confidence bound of a rate seen on n texts."""
+    if n == 0:
+        return 1.0
+    centre = rate + z * z / (2 * n)
+    spread = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
+    return float((centre + spread) / (1 + z * z / n))
 
 
 def pick(analyzer, data_dir: Path, recall: float = 0.95) -> tuple[float, float, dict]:
@@ -79,7 +95,8 @@ def choose(
     check_in = float(max(reached) if reached else GRID[np.flatnonzero(recalls == recalls.max())[0]])
     alarm = check_in
     if not reached:  # the alarm keeps everyday false alarms within the goal; between the two: a check-in
-        within = [t for t in GRID if fired("dialogue_turns", t).mean() <= EVERYDAY_FALSE_ALARMS]
+        n = len(risk["dialogue_turns"])
+        within = [t for t in GRID if upper_bound(fired("dialogue_turns", t).mean(), n) <= EVERYDAY_FALSE_ALARMS]
         alarm = max(check_in, float(min(within)) if within else float(GRID[0]))
     scores = {
         "threshold": alarm,
