@@ -89,3 +89,20 @@ def test_crisis_thresholds_alarm_within_the_false_alarm_goal_and_check_in_down_t
     crisis[-2] = 0.9
     alarm, check_in, _ = choose(risk, pattern)
     assert alarm == check_in == 0.9
+
+
+@needs_data
+@pytest.mark.slow
+def test_training_with_a_moving_average_scores_both_and_keeps_the_best(tmp_path):
+    """`--ema`: each epoch's end scores the weights as they stand and their moving average on dev,
+    and the written weights are the better of all (a tiny run: 40 rows of each set)."""
+    from pipelines.training.text import main
+
+    out = tmp_path / "heads"
+    assert main(["--limit", "40", "--epochs", "1", "--ema", "0.9", "--threads", "2", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [(e["epoch"], e["weights"]) for e in metrics["epochs"]] == [(1, "last"), (1, "ema")]
+    assert metrics["best_epoch"]["score"] == max(e["score"] for e in metrics["epochs"])
+    assert "| 1 | ema |" in (out / "README.md").read_text()
+    with pytest.raises(SystemExit):
+        main(["--ema", "1.0", "--out", str(out)])

@@ -81,7 +81,10 @@ def parse_args(argv):
     )
     p.add_argument("--limit", type=int, default=None, help="use only the first N rows of each set (smoke test)")
     p.add_argument("--cache", type=Path, default=None, help="reuse encoder states saved here (development)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 0.0 <= args.ema < 1.0:
+        p.error(f"--ema is a decay per step in [0, 1), e.g. 0.999 (0 switches it off); got {args.ema}")
+    return args
 
 
 def seed_everything(seed: int) -> None:
