@@ -22,7 +22,7 @@ sentence, not a suicide line.
 Why the bound and not the dev rate itself: dev has about 1,460 everyday turns, so "at most 1%" is
 about 14 turns, and the lowest threshold that just meets it is picked where dev happened to be
 lucky. Three trainings picked that way alarmed on 1.21%, 1.58% and 1.64% of the held-out test turns.
-The bound asks dev for a margin that shrinks as dev grows (about 0.7% of 1,460 turns).
+The bound asks dev for a margin that shrinks as dev grows: on 1,461 turns it allows 9 (0.62%).
 """
 
 from __future__ import annotations
