@@ -151,8 +151,18 @@ READ_DRAWS = (
     (2037,),
     (2038,),
     (2039,),
+    (2040,),
+    (2041,),
+    (2042,),
 )
+# situations in each read draw (what a later draw leaves out is redrawn at this size); 2042 took all
+# but one of the 131 the others left
+READ_SIZE = {2042: 130}
 LAST_OPENINGS_DRAW = 2038  # the last draw made from ED openings and ESConv turns alone
+# The test pool is spent after draw 2042 (130 situations: all but one that were left). Later readings
+# draw ED openings and ESConv turns of the dev split (--split dev): no model trained on them; dev picked
+# the text heads' epoch and crisis thresholds and reports the adapter's perplexity. Draws read there:
+READ_DEV_DRAWS: tuple[tuple[int, ...], ...] = ((3001,),)
 
 
 def _draw(n: int, seed: int, ed: list, es: list) -> list:
@@ -166,35 +176,55 @@ def _draw(n: int, seed: int, ed: list, es: list) -> list:
     return picked
 
 
-def heldout_situations(n: int, seed: int = 2036) -> list[dict[str, Any]]:
-    """Test-split situations with the human reply: ED openings and ESConv turns (>= 8 user words),
-    none from a draw read before it (READ_DRAWS); a read seed reproduces its own draw."""
+def heldout_situations(n: int, seed: int = 2036, split: str = "test") -> list[dict[str, Any]]:
+    """Situations of `split` with the human reply: ED openings and ESConv turns (>= 8 user words),
+    none from a draw read before it (READ_DRAWS, READ_DEV_DRAWS); a read seed reproduces its own draw."""
     from pipelines.training.reply_data import read_ed, read_esconv, targets
 
-    ed_test = list(targets(c for c in read_ed() if c.split == "test"))
-    ed = [t for t in ed_test if t.index == 1]
+    if split not in ("test", "dev"):
+        raise SystemExit(f"--split is test or dev, not {split!r}")
+    ed_all = list(targets(c for c in read_ed() if c.split == split))
+    ed = [t for t in ed_all if t.index == 1]
     es = [
         t
-        for t in targets(c for c in read_esconv() if c.split == "test")
+        for t in targets(c for c in read_esconv() if c.split == split)
         if len(t.user_text.split()) >= 8 and t.reply.strategy != "Self-disclosure"
     ]
-    # Draws up to 2038 used up the ED openings and left 16 ESConv turns, so from draw 2039 on the ED test
-    # conversations' later turns (the speaker's second and third, with the turns before them) join the
-    # pool. They join only there, so that each earlier read seed still reproduces its own draw.
-    later = [t for t in ed_test if t.index > 1]
-    for group in READ_DRAWS:  # each group of read draws was made from what the groups before it left
-        if min(group) > LAST_OPENINGS_DRAW:
-            ed, later = ed + later, []
-        if seed in group:
-            break
-        seen = {(t.conv.conv_id, t.index) for earlier in group for t in _draw(n, earlier, ed, es)}
-        ed = [t for t in ed if (t.conv.conv_id, t.index) not in seen]
-        es = [t for t in es if (t.conv.conv_id, t.index) not in seen]
+    if split == "dev":
+        for group in READ_DEV_DRAWS:
+            if seed in group:
+                break
+            ed, es = _minus_read(group, ed, es)
     else:
-        ed += later
+        # Draws up to 2038 used up the ED openings and left 16 ESConv turns, so from draw 2039 on the ED
+        # test conversations' later turns (the speaker's second and third, with the turns before them)
+        # join the pool. They join only there, so that each earlier read seed still reproduces its draw.
+        later = [t for t in ed_all if t.index > 1]
+        for group in READ_DRAWS:  # each group of read draws was made from what the groups before it left
+            if min(group) > LAST_OPENINGS_DRAW:
+                ed, later = ed + later, []
+            if seed in group:
+                break
+            ed, es = _minus_read(group, ed, es)
+        else:
+            ed += later
     if len(ed) + len(es) < n:
-        raise SystemExit(f"only {len(ed) + len(es)} held-out situations were never read; ask for fewer (--situations)")
-    picked = _draw(n, seed, ed, es)
+        raise SystemExit(
+            f"only {len(ed) + len(es)} held-out {split} situations were never read; ask for fewer (--situations)"
+            + (" or read the dev split (--split dev)" if split == "test" else "")
+        )
+    return _as_situations(_draw(n, seed, ed, es))
+
+
+def _minus_read(group: tuple[int, ...], ed: list, es: list) -> tuple[list, list]:
+    """The pools without the situations of a group of read draws, each redrawn at the size it was read."""
+    seen = {(t.conv.conv_id, t.index) for e in group for t in _draw(READ_SIZE.get(e, 160), e, ed, es)}
+    return [t for t in ed if (t.conv.conv_id, t.index) not in seen], [
+        t for t in es if (t.conv.conv_id, t.index) not in seen
+    ]
+
+
+def _as_situations(picked: list) -> list[dict[str, Any]]:
     return [
         {
             "id": f"s{i + 1:03d}",
@@ -297,9 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seed",
         type=int,
-        default=2040,
-        help="draw of situations (2026-2039 were read: --seed 2027 reproduces the quoted pairs of docs/replies.md)",
+        default=3002,
+        help="draw of situations (test: 2026-2042 were read, --split test --seed 2027 reproduces the quoted pairs "
+        "of docs/replies.md; dev: 3001 was read)",
     )
+    parser.add_argument("--split", default="dev", help="dev (default: the test situations are all read) or test")
     parser.add_argument("--ppl-examples", type=int, default=300, help="held-out examples for perplexity (0: skip)")
     parser.add_argument("--written", type=int, default=174, help="messages of the written set (0: skip)")
     parser.add_argument(
@@ -335,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         print("held-out perplexity (torch, reply tokens) ...", file=sys.stderr)
         results["perplexity"] = perplexities(args.ppl_examples, args.threads)
     analyzer, embedder = TextEmotionAnalyzer(), MiniLMEmbedder()
-    situations = heldout_situations(args.situations, args.seed)
+    situations = heldout_situations(args.situations, args.seed, args.split)
     written = load_items()[: args.written]
     memory = load(EXAMPLES, "test")
     memory = [e for e in memory if e.corpus == "memory"]

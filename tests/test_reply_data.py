@@ -138,23 +138,30 @@ def test_memory_questions_in_a_conversation_carry_history_and_dated_memories():
 
 @pytest.mark.slow
 def test_a_new_reading_draw_shares_no_situation_with_a_read_one():
-    """Blind readings need situations nobody has read: the default draw leaves out every read draw,
-    and a read seed still reproduces its own draw (2032 and 2033 came from the same pool)."""
-    from benchmarks.eval_replies import READ_DRAWS, heldout_situations
+    """Blind readings need situations nobody has read: each read draw left out the draws read before
+    it, whatever size it asked for, and a read seed still reproduces its own draw (2032 and 2033 came
+    from the same pool). The test split is spent after 2042, so readings go on in the dev split."""
+    from benchmarks.eval_replies import READ_DRAWS, READ_SIZE, heldout_situations
 
-    def texts(seed):
-        return {s["text"] for s in heldout_situations(160, seed)}
+    def texts(seed, split="test"):
+        return {s["text"] for s in heldout_situations(READ_SIZE.get(seed, 160), seed, split)}
 
-    fresh = texts(2040)
-    assert len(fresh) == 160
-    for group in READ_DRAWS:
+    last = texts(2042)  # until session 12 a smaller draw redrew the read ones smaller: 106 of 130 were read
+    assert len(last) == 130
+    read = set()
+    for group in READ_DRAWS[:-1]:
         for seed in group:
-            assert not fresh & texts(seed), seed
+            read |= texts(seed)
+    assert not last & read
     assert len(texts(2032) & texts(2033)) == 23  # drawn from one pool, as read
+    with pytest.raises(SystemExit, match="--split dev"):
+        heldout_situations(2, 2043)
+    fresh = texts(3002, "dev")
+    assert len(fresh) == 160 and not fresh & (read | last | texts(3001, "dev"))
     # the reply judge learnt from read situations only: a new reading measures it on unseen ones
     from pipelines.training.reply_judge import load_rows
 
-    assert not fresh & {row["user"] for row in load_rows()}
+    assert not (fresh | last) & {row["user"] for row in load_rows()}
 
 
 def test_readings_are_collected_as_addresses_and_replies_never_as_dataset_text(tmp_path):

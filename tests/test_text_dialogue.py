@@ -69,7 +69,7 @@ def test_sentences_split_a_turn_and_skip_one_word_pieces():
     assert td.sentences("Hi. I lost my job today. What now?") == ["I lost my job today.", "What now?"]
 
 
-def test_crisis_thresholds_alarm_within_the_false_alarm_goal_and_check_in_down_to_the_best_recall():
+def test_crisis_alarm_stays_within_the_false_alarm_goal_and_check_in_takes_the_recall():
     import numpy as np
 
     from pipelines.training.text_threshold import choose
@@ -89,6 +89,10 @@ def test_crisis_thresholds_alarm_within_the_false_alarm_goal_and_check_in_down_t
     crisis[-2] = 0.9
     alarm, check_in, _ = choose(risk, pattern)
     assert alarm == check_in == 0.9
+    crisis[-2] = 0.04  # 95% reached only at 0.04, where everyday turns would alarm: that tier is a check-in
+    alarm, check_in, scores = choose(risk, pattern)
+    assert (alarm, check_in) == (0.31, 0.04)
+    assert scores["recall_with_check_in"] == 1.0 and scores["false_alarm_dialogue_turns"] == pytest.approx(0.006)
 
 
 @needs_data

@@ -115,3 +115,26 @@ def affect_scores(pred: np.ndarray, truth: np.ndarray) -> dict:
         "valence_mae": float(np.abs(pred[:, 0] - truth[:, 0]).mean()),
         "arousal_mae": float(np.abs(pred[:, 1] - truth[:, 1]).mean()),
     }
+
+
+def calibrate(dev_logits: np.ndarray, dev_gold, test_logits: np.ndarray, test_gold) -> dict:
+    """Temperature and multi-label thresholds fitted on GoEmotions dev, and the scores they give:
+    the metrics.json keys temperature, thresholds, ece, goemotions_test and goemotions_dev."""
+    from pipelines.text import softmax
+
+    temperature = fit_temperature(dev_logits, dev_gold)
+    thresholds = tune_thresholds(softmax(dev_logits, temperature), dev_gold)
+    splits = (("dev", dev_logits, dev_gold), ("test", test_logits, test_gold))
+    return {
+        "temperature": temperature,
+        "thresholds": dict(zip(EMOTIONS, thresholds)),
+        "ece": {
+            split: {
+                "before": expected_calibration_error(softmax(lg, 1.0), gold),
+                "after": expected_calibration_error(softmax(lg, temperature), gold),
+            }
+            for split, lg, gold in splits
+        },
+        "goemotions_test": goemotions_scores(softmax(test_logits, temperature), test_gold, thresholds),
+        "goemotions_dev": goemotions_scores(softmax(dev_logits, temperature), dev_gold, thresholds),
+    }

@@ -77,6 +77,11 @@ def readme(config: dict, metrics: dict, size: int) -> str:
         if dialogue
         else ""
     )
+    undone = (
+        "after the loss's class weights were folded out of the emotion head (--undo-class-weights)"
+        if config.get("class_weights_undone")
+        else "the emotion head keeps its class weights' tilt toward rare feelings, on purpose: docs/text.md"
+    )
     return f"""# Text heads ({config['source']})
 
 Heads for `pipelines.text.TextEmotionAnalyzer`, on top of all-MiniLM-L6-v2 from the
@@ -84,7 +89,7 @@ Heads for `pipelines.text.TextEmotionAnalyzer`, on top of all-MiniLM-L6-v2 from 
 copies of the top {config['top_layers']} encoder layers, fine-tuned (float16), and three heads that read
 one pass: emotion (7-way softmax over {', '.join(EMOTIONS)}), affect (valence, arousal in -1..1) and
 crisis (none / self_harm / danger).
-`config.json`: temperature {config['temperature']:.3f} (fitted on GoEmotions dev), multi-label thresholds,
+`config.json`: temperature {config['temperature']:.3f} (fitted on GoEmotions dev, {undone}), multi-label thresholds,
 crisis alarm at {config['crisis_threshold']:.2f}, check-in from {config['crisis_check_in']:.2f}
 (p(self_harm) + p(danger) of the message or its riskiest sentence).
 

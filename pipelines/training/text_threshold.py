@@ -11,13 +11,15 @@ threshold. Scored per training row (a turn and each of its sentences as separate
 of the held-out test turns). So the false alarms that pick the threshold are counted per dev turn,
 by the analyzer the app runs, patterns included.
 
-Rule: the highest threshold at which patterns-or-head keeps `recall` (95%) of the written dev
-crisis sentences. When none does, two tiers: the alarm (the fixed crisis reply) at the lowest
-threshold at which the dev everyday turns (ED + ESConv user turns of the dev split) show at most 1%
-false alarms with 90% confidence (the one-sided Wilson upper bound), and below it, down to the
-threshold of the best dev recall, a check-in: the reply ends by asking whether the person is safe,
-with no hotline. A missed crisis then still gets the question, and a false check-in costs one gentle
-sentence, not a suicide line.
+Rule: two tiers. The check-in threshold is the highest at which patterns-or-head keeps `recall` (95%)
+of the written dev crisis sentences (when none does, the highest at the best dev recall). The alarm
+(the fixed crisis reply) is at the lowest threshold at which the dev everyday turns (ED + ESConv user
+turns of the dev split) show at most 1% false alarms with 90% confidence (the one-sided Wilson upper
+bound), and never below the check-in. Between the two, a check-in: the reply ends by asking whether
+the person is safe, with no hotline. A missed crisis then still gets the question, and a false
+check-in costs one gentle sentence, not a suicide line. (Until 2026-11-30 a head that reached the
+recall put the alarm there, whatever the everyday turns said: a run that reached 95.97% dev recall
+only at 0.01 would have alarmed on 4.4% of the dev everyday turns.)
 
 Why the bound and not the dev rate itself: dev has about 1,460 everyday turns, so "at most 1%" is
 about 14 turns, and the lowest threshold that just meets it is picked where dev happened to be
@@ -93,11 +95,11 @@ def choose(
     reached = [t for t, r in zip(GRID, recalls) if r >= recall]
     # check-in: recall first (the highest threshold reaching the goal, else the highest at the best recall)
     check_in = float(max(reached) if reached else GRID[np.flatnonzero(recalls == recalls.max())[0]])
-    alarm = check_in
-    if not reached:  # the alarm keeps everyday false alarms within the goal; between the two: a check-in
-        n = len(risk["dialogue_turns"])
-        within = [t for t in GRID if upper_bound(fired("dialogue_turns", t).mean(), n) <= EVERYDAY_FALSE_ALARMS]
-        alarm = max(check_in, float(min(within)) if within else float(GRID[0]))
+    # the alarm keeps everyday false alarms within the goal, even where recall is reached lower down;
+    # between the two thresholds: a check-in
+    n = len(risk["dialogue_turns"])
+    within = [t for t in GRID if upper_bound(fired("dialogue_turns", t).mean(), n) <= EVERYDAY_FALSE_ALARMS]
+    alarm = max(check_in, float(min(within)) if within else float(GRID[0]))
     scores = {
         "threshold": alarm,
         "check_in_threshold": check_in,
