@@ -155,8 +155,9 @@ READ_DRAWS = (
     (2041,),
     (2042,),
 )
-# situations in each read draw (what a later draw leaves out is redrawn at this size); 2042 took all
-# but one of the 131 the others left
+DRAW_SIZE = 160  # situations in a reading (--situations)
+# read draws of another size (what a later draw leaves out is redrawn at the size it was read); 2042
+# took all but one of the 131 the others left
 READ_SIZE = {2042: 130}
 LAST_OPENINGS_DRAW = 2038  # the last draw made from ED openings and ESConv turns alone
 # The test pool is spent after draw 2042 (130 situations: all but one that were left). Later readings
@@ -218,7 +219,7 @@ def heldout_situations(n: int, seed: int = 2036, split: str = "test") -> list[di
 
 def _minus_read(group: tuple[int, ...], ed: list, es: list) -> tuple[list, list]:
     """The pools without the situations of a group of read draws, each redrawn at the size it was read."""
-    seen = {(t.conv.conv_id, t.index) for e in group for t in _draw(READ_SIZE.get(e, 160), e, ed, es)}
+    seen = {(t.conv.conv_id, t.index) for e in group for t in _draw(READ_SIZE.get(e, DRAW_SIZE), e, ed, es)}
     return [t for t in ed if (t.conv.conv_id, t.index) not in seen], [
         t for t in es if (t.conv.conv_id, t.index) not in seen
     ]
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(score(Path(argv[1]), Path(argv[2])), indent=1))
         return 0
     parser = argparse.ArgumentParser(prog="python -m companion eval replies", description=__doc__.split("\n")[0])
-    parser.add_argument("--situations", type=int, default=160, help="held-out situations for the blind reading")
+    parser.add_argument("--situations", type=int, default=DRAW_SIZE, help="held-out situations for the blind reading")
     parser.add_argument(
         "--seed",
         type=int,

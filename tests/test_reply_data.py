@@ -141,10 +141,10 @@ def test_a_new_reading_draw_shares_no_situation_with_a_read_one():
     """Blind readings need situations nobody has read: each read draw left out the draws read before
     it, whatever size it asked for, and a read seed still reproduces its own draw (2032 and 2033 came
     from the same pool). The test split is spent after 2042, so readings go on in the dev split."""
-    from benchmarks.eval_replies import READ_DRAWS, READ_SIZE, heldout_situations
+    from benchmarks.eval_replies import DRAW_SIZE, READ_DRAWS, READ_SIZE, heldout_situations
 
     def texts(seed, split="test"):
-        return {s["text"] for s in heldout_situations(READ_SIZE.get(seed, 160), seed, split)}
+        return {s["text"] for s in heldout_situations(READ_SIZE.get(seed, DRAW_SIZE), seed, split)}
 
     last = texts(2042)  # until session 12 a smaller draw redrew the read ones smaller: 106 of 130 were read
     assert len(last) == 130

@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         "goe_gold": cap(sets["dev"].gold),
         "crisis": st["crisis_dev"],
         "crisis_rows": _capped(crisis_dev, args.limit),
-        "emotion_prior": np.log(weights["emotion"].numpy()) if args.undo_class_weights else np.zeros(len(EMOTIONS)),
+        "emotion_prior": np.log(weights["emotion"].numpy()) if args.undo_class_weights else 0.0,
     }
     if dlg:
         dev.update(dlg=st["dlg_dev"], dlg_rows=_capped(dlg["dev"], args.limit))
